@@ -1,0 +1,59 @@
+//! The application: the routes foreign NCPs call, over the mutual-TLS listener of
+//! [`crate::server`].
+
+use std::sync::Arc;
+
+use axum::extract::{Extension, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::server::Peer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+}
+
+/// The bridge's routes.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.server.max_body_bytes;
+    Router::new()
+        .route("/status", get(status))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+#[derive(Serialize)]
+struct Status {
+    service: &'static str,
+    version: &'static str,
+    country: String,
+    home_community_id: String,
+    /// The caller as its certificate names it.
+    caller: Caller,
+}
+
+#[derive(Serialize)]
+struct Caller {
+    common_name: Option<String>,
+    country: Option<String>,
+    organization: Option<String>,
+}
+
+/// Who we are and who the caller is: the first thing a foreign NCP tries after connecting.
+async fn status(State(state): State<AppState>, Extension(peer): Extension<Peer>) -> Json<Status> {
+    Json(Status {
+        service: "Swedish NCP bridge (MyHealth@EU)",
+        version: env!("CARGO_PKG_VERSION"),
+        country: state.config.ncp.country.to_string(),
+        home_community_id: state.config.ncp.home_community_id.to_urn(),
+        caller: Caller {
+            common_name: peer.common_name,
+            country: peer.country.map(|c| c.to_string()),
+            organization: peer.organization,
+        },
+    })
+}

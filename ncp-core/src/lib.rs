@@ -1,0 +1,17 @@
+//! The Swedish NCP bridge service.
+//!
+//! - [`config`]: the TOML configuration, validated at start-up.
+//! - [`tls`] and [`server`]: the mutual-TLS listener foreign NCPs connect to.
+//! - [`app`]: the routes.
+//! - [`bridge`]: starting and stopping the service.
+//! - [`pki`]: the sandbox's test PKI.
+//! - [`sandbox`]: `ncp sandbox`, the bridge on a simulated Sweden.
+
+pub mod app;
+pub mod bridge;
+pub mod config;
+pub mod pki;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+pub mod server;
+pub mod tls;

@@ -1,0 +1,122 @@
+//! `ncp`: the Swedish NCP bridge's one binary.
+
+#[cfg(feature = "sandbox")]
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ncp_core::bridge::{shutdown_signal, Bridge};
+use ncp_core::config::Config;
+#[cfg(feature = "sandbox")]
+use ncp_core::sandbox::{self, SandboxOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "ncp",
+    version,
+    about = "The Swedish national contact point for MyHealth@EU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    #[cfg(feature = "sandbox")]
+    /// Run the bridge on its embedded default: a sandbox Sweden with simulated national
+    /// services, synthetic patients and a test PKI.
+    Sandbox {
+        /// Where the test PKI, the generated configuration and endpoints.json are kept.
+        #[arg(long, default_value = "sandbox-data")]
+        data_dir: PathBuf,
+        /// The bridge's mutual-TLS address.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// The simulators' first port; they take consecutive ports (0: any free ports).
+        #[arg(long, default_value_t = 9100)]
+        sim_base_port: u16,
+        /// Latency every simulator adds to each answer, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        sim_latency_ms: u64,
+        /// Share of simulator requests that fail (0.0 to 1.0).
+        #[arg(long, default_value_t = 0.0)]
+        sim_fail_rate: f64,
+    },
+    /// Run the bridge with a configuration file.
+    Serve {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Check a configuration file and report every problem, without starting.
+    CheckConfig {
+        #[arg(value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ncp: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<(), String> = runtime.block_on(async {
+        match cli.command {
+            #[cfg(feature = "sandbox")]
+            Command::Sandbox {
+                data_dir,
+                listen,
+                sim_base_port,
+                sim_latency_ms,
+                sim_fail_rate,
+            } => {
+                if !(0.0..=1.0).contains(&sim_fail_rate) {
+                    return Err("--sim-fail-rate: must be between 0.0 and 1.0".into());
+                }
+                let opts = SandboxOptions {
+                    data_dir,
+                    listen,
+                    sim_base_port,
+                    faults: sweden_sim::Faults {
+                        latency_ms: sim_latency_ms,
+                        fail_rate: sim_fail_rate,
+                        ..Default::default()
+                    },
+                };
+                sandbox::run(opts, shutdown_signal())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Command::Serve { config } => {
+                let config = Config::load(&config).map_err(|e| e.to_string())?;
+                let bridge = Bridge::bind(config).await.map_err(|e| e.to_string())?;
+                bridge.run(shutdown_signal()).await;
+                Ok(())
+            }
+            Command::CheckConfig { config } => {
+                Config::load(&config).map_err(|e| e.to_string())?;
+                println!("{}: valid", config.display());
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ncp: {}", e.trim_end());
+            ExitCode::FAILURE
+        }
+    }
+}

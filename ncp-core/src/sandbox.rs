@@ -1,0 +1,225 @@
+//! `ncp sandbox`: the bridge on its embedded default, a sandbox Sweden.
+//!
+//! Starts the simulators of the Swedish national services (`sweden-sim`), makes or reuses a
+//! test PKI, writes the configuration it runs with (so `ncp serve --config` can be tried
+//! against the same simulators), starts the bridge, and prints where everything is.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use ncp_types::{CountryCode, HsaId, Oid};
+use serde::Serialize;
+
+use crate::bridge::{Bridge, StartError};
+use crate::config::{
+    Config, NationalServices, NcpIdentity, ServerConfig, TerminologyConfig, TlsConfig,
+};
+use crate::pki::{PkiError, TestPki};
+
+/// What `ncp sandbox` is asked to do.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Where the PKI, the generated configuration and `endpoints.json` go.
+    pub data_dir: PathBuf,
+    /// The bridge's mutual-TLS address.
+    pub listen: SocketAddr,
+    /// The simulators' first port (0: any free ports).
+    pub sim_base_port: u16,
+    /// Faults every simulator starts with.
+    pub faults: sweden_sim::Faults,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            data_dir: PathBuf::from("sandbox-data"),
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8443),
+            sim_base_port: 9100,
+            faults: sweden_sim::Faults::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error("cannot start the simulators: {0}")]
+    Sim(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// The sandbox's addresses and files, as printed and as written to `endpoints.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxEndpoints {
+    pub bridge: String,
+    pub simulators: Vec<(String, String)>,
+    pub pki_dir: PathBuf,
+    pub ca_cert: PathBuf,
+    pub clients: Vec<ClientFiles>,
+    pub untrusted_client: ClientFiles,
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientFiles {
+    pub country: String,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub saml_cert: Option<PathBuf>,
+    pub saml_key: Option<PathBuf>,
+}
+
+/// The identity the sandbox NCP runs under (a made-up arc of the Swedish OID space).
+fn sandbox_identity() -> NcpIdentity {
+    NcpIdentity {
+        country: CountryCode::SE,
+        home_community_id: Oid::parse("1.2.752.129.2.1.99.1").expect("constant OID"),
+        document_root: Oid::parse("1.2.752.129.2.1.99.2").expect("constant OID"),
+        organization_name: "E-hälsomyndigheten (sandbox)".to_owned(),
+        hsa_id: HsaId::parse("SE2321000198-NCPSANDBOX").expect("constant HSA-id"),
+    }
+}
+
+/// Starts everything, prints the banner, and runs until `shutdown` completes.
+pub async fn run(
+    opts: SandboxOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), SandboxError> {
+    let write = |path: PathBuf, text: String| {
+        std::fs::write(&path, text).map_err(|source| SandboxError::Write { path, source })
+    };
+    std::fs::create_dir_all(&opts.data_dir).map_err(|source| SandboxError::Write {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
+    let data_dir = opts
+        .data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| opts.data_dir.clone());
+    let pki = TestPki::ensure(&data_dir.join("pki"))?;
+
+    let sims = sweden_sim::start(sweden_sim::SimConfig {
+        bind: opts.listen.ip(),
+        base_port: opts.sim_base_port,
+        faults: opts.faults.clone(),
+    })
+    .await
+    .map_err(|e| SandboxError::Sim(e.to_string()))?;
+
+    let mvc = PathBuf::from("../shared/ehdsi/schematron-wave8/include");
+    let config = Config {
+        ncp: sandbox_identity(),
+        server: ServerConfig {
+            listen: opts.listen,
+            max_body_bytes: 16 * 1024 * 1024,
+        },
+        tls: TlsConfig {
+            cert: pki.server_cert.clone(),
+            key: pki.server_key.clone(),
+            client_ca: vec![pki.ca_cert.clone()],
+        },
+        national: NationalServices {
+            nll: sims.nll.clone(),
+            pdi: sims.pdi.clone(),
+            ntk: sims.ntk.clone(),
+            nsr: sims.nsr.clone(),
+            timeout_ms: 5_000,
+        },
+        terminology: TerminologyConfig {
+            mvc_dir: mvc.canonicalize().ok(),
+        },
+    };
+    let config_path = data_dir.join("ncp.toml");
+    write(config_path.clone(), config.to_toml())?;
+
+    let bridge = Bridge::bind(config).await?;
+    let endpoints = SandboxEndpoints {
+        bridge: format!("https://{}", bridge.local_addr()),
+        simulators: sims
+            .endpoints()
+            .into_iter()
+            .map(|(name, url)| (name, url.to_string()))
+            .collect(),
+        pki_dir: pki.dir.clone(),
+        ca_cert: pki.ca_cert.clone(),
+        clients: pki
+            .foreign
+            .iter()
+            .map(|f| ClientFiles {
+                country: f.country.to_owned(),
+                tls_cert: f.tls_cert.clone(),
+                tls_key: f.tls_key.clone(),
+                saml_cert: Some(f.saml_cert.clone()),
+                saml_key: Some(f.saml_key.clone()),
+            })
+            .collect(),
+        untrusted_client: ClientFiles {
+            country: "XX".to_owned(),
+            tls_cert: pki.untrusted_cert.clone(),
+            tls_key: pki.untrusted_key.clone(),
+            saml_cert: None,
+            saml_key: None,
+        },
+        config: config_path,
+    };
+    write(
+        data_dir.join("endpoints.json"),
+        serde_json::to_string_pretty(&endpoints).unwrap_or_default(),
+    )?;
+    print!("{}", banner(&endpoints, pki.generated));
+
+    bridge.run(shutdown).await;
+    sims.shutdown().await;
+    Ok(())
+}
+
+/// The text a newcomer sees: where to connect, with what, and whom to look up.
+fn banner(e: &SandboxEndpoints, generated: bool) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\nSandbox Sweden is up.\n");
+    let _ = writeln!(s, "  NCP bridge (mutual TLS)  {}", e.bridge);
+    for (name, url) in &e.simulators {
+        let _ = writeln!(s, "  {name:<24} {url}");
+    }
+    let _ = writeln!(
+        s,
+        "\n  Test PKI ({}): {}",
+        if generated { "new" } else { "reused" },
+        e.pki_dir.display()
+    );
+    let _ = writeln!(s, "    CA (trust this)        {}", e.ca_cert.display());
+    for c in &e.clients {
+        let _ = writeln!(
+            s,
+            "    NCP {} client          {} + {}",
+            c.country,
+            c.tls_cert.display(),
+            c.tls_key.display()
+        );
+    }
+    let _ = writeln!(s, "  Configuration: {}", e.config.display());
+    if let Some(c) = e.clients.first() {
+        let _ = writeln!(
+            s,
+            "\n  Try it:\n    curl --cacert {} --cert {} --key {} {}/status",
+            e.ca_cert.display(),
+            c.tls_cert.display(),
+            c.tls_key.display(),
+            e.bridge
+        );
+    }
+    let _ = writeln!(s, "\n  Synthetic patients (see sweden-sim/README.md):");
+    for p in sweden_sim::patients() {
+        let _ = writeln!(s, "    {p}");
+    }
+    let _ = writeln!(s, "\nReady. Ctrl-C stops.");
+    s
+}
