@@ -18,11 +18,16 @@ impl CountryCode {
 
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let t = s.trim();
-        let t = if t.eq_ignore_ascii_case("EL") { "GR" } else { t };
+        let t = if t.eq_ignore_ascii_case("EL") {
+            "GR"
+        } else {
+            t
+        };
         match t.as_bytes() {
-            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
-                Ok(CountryCode([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
-            }
+            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => Ok(CountryCode([
+                a.to_ascii_uppercase(),
+                b.to_ascii_uppercase(),
+            ])),
             _ => Err(ParseError::Country(s.to_owned())),
         }
     }

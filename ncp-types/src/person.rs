@@ -38,7 +38,11 @@ pub struct PersonId {
 impl PersonId {
     /// Parses a number, deciding personnummer or samordningsnummer from the day of birth.
     pub fn parse(value: &str) -> Result<Self, ParseError> {
-        let digits: String = value.trim().chars().filter(|c| *c != '-' && *c != '+').collect();
+        let digits: String = value
+            .trim()
+            .chars()
+            .filter(|c| *c != '-' && *c != '+')
+            .collect();
         if digits.is_empty() {
             return Err(ParseError::Empty);
         }

@@ -106,7 +106,10 @@ mod tests {
             "1.2.752.129.2.1.4.1",
             "urn:oid:1.2.752.129.2.1.4.1",
         ] {
-            assert_eq!(IdentifierSystem::recognise(s), Some(IdentifierSystem::HsaId));
+            assert_eq!(
+                IdentifierSystem::recognise(s),
+                Some(IdentifierSystem::HsaId)
+            );
         }
         assert_eq!(
             IdentifierSystem::recognise("http://electronichealth.se/identifier/samordningsnummer"),
