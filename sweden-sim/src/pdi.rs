@@ -1,0 +1,71 @@
+//! PDI — patientdataindex: which care providers hold shareable data about a patient.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::data::PdiIndex;
+use crate::fhir::{self, hsa_identifier, ok, person_token, FhirError, Search};
+
+/// The extension listing what a provider holds.
+pub(crate) const CATEGORIES_EXT: &str =
+    "http://electronichealth.se/fhir/StructureDefinition/pdi-categories";
+
+#[derive(Clone)]
+struct Pdi {
+    base: Url,
+    index: Arc<PdiIndex>,
+}
+
+pub(crate) fn router(base: Url, index: PdiIndex) -> Router {
+    Router::new().route("/List", get(search)).with_state(Pdi {
+        base,
+        index: Arc::new(index),
+    })
+}
+
+async fn search(State(p): State<Pdi>, RawQuery(q): RawQuery) -> Result<Response, FhirError> {
+    let s = Search::parse(q.as_deref(), &["subject:identifier", "code"])?;
+    let who = person_token(s.require("subject:identifier")?)?;
+    match s.require("code")? {
+        "shareable-providers" => {}
+        other => return Err(FhirError::invalid(format!("unknown List code: {other}"))),
+    }
+    let providers = p
+        .index
+        .iter()
+        .find(|(pid, _)| *pid == who)
+        .map(|(_, l)| l.as_slice())
+        .unwrap_or(&[]);
+    let entries: Vec<Value> = providers
+        .iter()
+        .map(|(hsa, name, cats)| {
+            json!({
+                "extension": cats.iter().map(|c| json!({ "url": CATEGORIES_EXT, "valueCode": c })).collect::<Vec<_>>(),
+                "item": { "type": "Organization", "identifier": hsa_identifier(hsa), "display": name },
+            })
+        })
+        .collect();
+    let list = json!({
+        "resourceType": "List",
+        "id": format!("pdi-{}", uuid::Uuid::new_v4()),
+        "status": "current",
+        "mode": "snapshot",
+        "code": { "coding": [{ "system": "http://electronichealth.se/fhir/CodeSystem/pdi-list", "code": "shareable-providers" }] },
+        "subject": { "identifier": { "system": who.system_uri(), "value": who.as_str() } },
+        "date": chrono::Utc::now().to_rfc3339(),
+        "entry": entries,
+    });
+    Ok(ok(&fhir::searchset(
+        &p.base,
+        "List",
+        &s,
+        &[list],
+        |_| vec![],
+    )))
+}
