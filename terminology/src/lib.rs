@@ -10,9 +10,10 @@
 //! from a directory at startup. [`Terminology::embedded`] is the process-wide default.
 //!
 //! Modules: [`mvc`] parses the MVC files, `data` the crate's TSV files, `rules` holds the
-//! transcoding rules.
+//! transcoding rules, [`grpc`] the gRPC `TerminologyService`.
 
 mod data;
+pub mod grpc;
 mod model;
 pub mod mvc;
 mod rules;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use data::NplProduct;
 pub use model::{Concept, ConceptInfo, Designation, Lang, ValueSet};
-pub use store::{Source, Terminology};
+pub use store::{OidRef, Source, Terminology, DEFAULT_MVC_DIR, MVC_DIR_ENV};
 
 /// A coded value: code, its code system, and optionally the code system's name and a display.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -342,8 +342,14 @@ impl Terminology {
 
     /// The display of a code in `lang`, falling back to English.
     pub fn display(&self, code_system: &Oid, code: &str, lang: Lang) -> Option<String> {
+        self.designation(code_system, code, lang)
+            .map(|d| d.text.clone())
+    }
+
+    /// The designation of a code in `lang`, falling back to English; its `lang` says which.
+    pub fn designation(&self, code_system: &Oid, code: &str, lang: Lang) -> Option<&Designation> {
         let ds = self.designations.get(code_system)?.get(code)?;
-        let find = |l: Lang| ds.iter().find(|d| d.lang == l).map(|d| d.text.clone());
+        let find = |l: Lang| ds.iter().find(|d| d.lang == l);
         find(lang).or_else(|| find(Lang::EN))
     }
 

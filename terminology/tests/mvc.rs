@@ -54,26 +54,49 @@ fn known_members_of_the_official_value_sets() {
     assert!(ai.contains(&oid(ATC_OID), "N02BE01"));
     assert!(t.contains(value_sets::UNIT, &Coded::new("mg", oid(UCUM_OID))));
     assert!(!t.contains(value_sets::UNIT, &Coded::new("MG", oid(UCUM_OID))));
-    assert!(t.contains(value_sets::ILLNESS_AND_DISORDER, &Coded::new("E11.9", oid(EHDSI_ICD10_OID))));
-    assert!(t.contains(value_sets::BLOOD_PRESSURE, &Coded::new("8480-6", oid(LOINC_OID))));
-    assert!(t.contains(value_sets::REACTION_ALLERGY, &Coded::new("39579001", oid(SNOMED_CT_OID))));
+    assert!(t.contains(
+        value_sets::ILLNESS_AND_DISORDER,
+        &Coded::new("E11.9", oid(EHDSI_ICD10_OID))
+    ));
+    assert!(t.contains(
+        value_sets::BLOOD_PRESSURE,
+        &Coded::new("8480-6", oid(LOINC_OID))
+    ));
+    assert!(t.contains(
+        value_sets::REACTION_ALLERGY,
+        &Coded::new("39579001", oid(SNOMED_CT_OID))
+    ));
     // eHDSINullFlavor lists its codes as <exception>s.
-    assert!(t.contains(value_sets::NULL_FLAVOR, &Coded::new("OTH", oid(NULL_FLAVOR_OID))));
+    assert!(t.contains(
+        value_sets::NULL_FLAVOR,
+        &Coded::new("OTH", oid(NULL_FLAVOR_OID))
+    ));
     // The package file has a code system OID with a trailing space.
     assert!(t.contains(value_sets::PACKAGE, &Coded::new("30008000", oid(EDQM_OID))));
     // The MVC's English display wins; our Swedish one stays.
     let edqm = oid(EDQM_OID);
-    assert_eq!(t.display(&edqm, "10219000", Lang::EN).as_deref(), Some("Tablet"));
-    assert_eq!(t.display(&edqm, "10219000", Lang::SV).as_deref(), Some("Tablett"));
+    assert_eq!(
+        t.display(&edqm, "10219000", Lang::EN).as_deref(),
+        Some("Tablet")
+    );
+    assert_eq!(
+        t.display(&edqm, "10219000", Lang::SV).as_deref(),
+        Some("Tablett")
+    );
     // A code we have no Swedish for falls back to the MVC English.
-    assert_eq!(t.display(&edqm, "13001000", Lang::SV).as_deref(), Some("Concentrate for concentrate for solution for infusion"));
+    assert_eq!(
+        t.display(&edqm, "13001000", Lang::SV).as_deref(),
+        Some("Concentrate for concentrate for solution for infusion")
+    );
 }
 
 #[test]
 fn every_value_set_constant_names_the_right_mvc_value_set() {
     let Some(t) = loaded() else { return };
     for (name, oid) in value_sets::ALL {
-        let vs = t.value_set(*oid).unwrap_or_else(|| panic!("{name} {oid} not in the MVC"));
+        let vs = t
+            .value_set(*oid)
+            .unwrap_or_else(|| panic!("{name} {oid} not in the MVC"));
         assert_eq!(vs.name, *name, "{oid}");
     }
 }
@@ -86,7 +109,9 @@ fn embedded_memberships_agree_with_the_mvc() {
     let embedded = Terminology::load(None).unwrap();
     let mut checked = 0;
     for vs in embedded.value_sets() {
-        let official = t.value_set(&vs.oid).unwrap_or_else(|| panic!("{} not in MVC", vs.name));
+        let official = t
+            .value_set(&vs.oid)
+            .unwrap_or_else(|| panic!("{} not in MVC", vs.name));
         for c in vs.concepts() {
             assert!(
                 official.contains(&c.code_system, &c.code),
@@ -102,8 +127,16 @@ fn embedded_memberships_agree_with_the_mvc() {
     // And every map target and NPL mapping lands in a value set.
     for p in embedded.npl_products() {
         let c = Coded::new(p.npl_id.clone(), oid(NPL_ID_OID));
-        for vs in [value_sets::ACTIVE_INGREDIENT, value_sets::DOSE_FORM, value_sets::ROUTE_OF_ADMINISTRATION] {
-            assert!(matches!(t.transcode(&c, vs), Transcoded::Mapped { .. }), "{} in {vs}", p.npl_id);
+        for vs in [
+            value_sets::ACTIVE_INGREDIENT,
+            value_sets::DOSE_FORM,
+            value_sets::ROUTE_OF_ADMINISTRATION,
+        ] {
+            assert!(
+                matches!(t.transcode(&c, vs), Transcoded::Mapped { .. }),
+                "{} in {vs}",
+                p.npl_id
+            );
         }
     }
 }
