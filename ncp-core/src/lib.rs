@@ -10,8 +10,10 @@
 pub mod app;
 pub mod bridge;
 pub mod config;
+pub mod ihe;
 pub mod pki;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
+pub mod soap;
 pub mod tls;
