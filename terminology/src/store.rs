@@ -512,3 +512,36 @@ impl Terminology {
         self.npl.values()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The data files agree with each other: every map target, NPL code and Swedish term
+    /// lands in an embedded value set, so embedded-only and MVC-backed answers match.
+    #[test]
+    fn embedded_data_is_consistent() {
+        let t = Terminology::load(None).unwrap();
+        let in_some_set = |s: &Oid, c: &str| t.value_sets.values().any(|vs| vs.contains(s, c));
+        for (source_system, by_code) in &t.maps {
+            for (source, targets) in by_code {
+                for (s, c) in targets {
+                    assert!(
+                        in_some_set(s, c),
+                        "map {source_system} {source} -> {s} {c}: target in no value set"
+                    );
+                }
+            }
+        }
+        for (vs, terms) in &t.terms {
+            let set = &t.value_sets[vs];
+            for (term, (s, c)) in terms {
+                assert!(
+                    set.contains(s, c),
+                    "term {term:?} -> {c} not in {}",
+                    set.name
+                );
+            }
+        }
+    }
+}
