@@ -486,6 +486,11 @@ async fn create_dispense(
             "the prescription is locked by a spärr for this caller",
         ));
     }
+    if rx.status == RxStatus::Completed {
+        return Err(FhirError::conflict(
+            "the prescription is completed: no dispensations left",
+        ));
+    }
     if rx.status != RxStatus::Active {
         return Err(FhirError::conflict(format!(
             "the prescription is {}",

@@ -1,0 +1,196 @@
+//! The HTTP side: FHIR JSON requests with caller headers, error mapping and paged searches.
+
+use std::time::Instant;
+
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use url::Url;
+
+use crate::{AdapterError, CallContext, ClientConfig, Result, SearchResult};
+
+pub(crate) const FHIR_JSON: &str = "application/fhir+json";
+
+/// Builds the shared HTTP client with the configured timeout.
+pub(crate) fn client(cfg: &ClientConfig) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(cfg.timeout)
+        .connect_timeout(cfg.timeout)
+        .build()
+        .map_err(|e| AdapterError::Transport(format!("cannot build the HTTP client: {e}")))
+}
+
+/// One FHIR server.
+#[derive(Debug, Clone)]
+pub(crate) struct FhirHttp {
+    client: reqwest::Client,
+    base: Url,
+    service: &'static str,
+    max_pages: usize,
+    page_size: u32,
+}
+
+/// An answer that was not an error.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: reqwest::header::HeaderName) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+    pub fn location(&self) -> Option<String> {
+        self.header(LOCATION)
+    }
+    pub fn etag(&self) -> Option<String> {
+        self.header(ETAG)
+    }
+}
+
+impl FhirHttp {
+    pub fn new(
+        client: reqwest::Client,
+        base: Url,
+        service: &'static str,
+        cfg: &ClientConfig,
+    ) -> Result<Self> {
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(AdapterError::Invalid {
+                reason: format!("not an http(s) base URL: {base}"),
+            });
+        }
+        Ok(FhirHttp {
+            client,
+            base,
+            service,
+            max_pages: cfg.max_pages.max(1),
+            page_size: cfg.page_size.clamp(1, 100),
+        })
+    }
+
+    /// `base/segments…?query`
+    pub fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut u = self.base.clone();
+        if let Ok(mut p) = u.path_segments_mut() {
+            p.pop_if_empty();
+            p.extend(segments);
+        }
+        if !query.is_empty() {
+            u.query_pairs_mut().extend_pairs(query);
+        }
+        u
+    }
+
+    fn same_origin(&self, u: &Url) -> bool {
+        u.scheme() == self.base.scheme()
+            && u.host_str() == self.base.host_str()
+            && u.port_or_known_default() == self.base.port_or_known_default()
+    }
+
+    /// Sends one request; error statuses become [`AdapterError`]s.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        ctx: Option<&CallContext>,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        let mut rb = self
+            .client
+            .request(method.clone(), url.clone())
+            .header(ACCEPT, FHIR_JSON);
+        if let Some(ctx) = ctx {
+            for (k, v) in ctx.headers() {
+                rb = rb.header(k, v);
+            }
+        }
+        if let Some(b) = body {
+            rb = rb.header(CONTENT_TYPE, FHIR_JSON).body(b.to_string());
+        }
+        if let Some(m) = if_match {
+            rb = rb.header(IF_MATCH, m);
+        }
+        // Log the service, method and resource path only: queries carry personal ids.
+        let path = url.path().to_owned();
+        let result = async {
+            let resp = rb
+                .send()
+                .await
+                .map_err(|e| AdapterError::from_reqwest(&e))?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| AdapterError::from_reqwest(&e))?;
+            if !status.is_success() {
+                let retry = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok());
+                return Err(AdapterError::from_status(status.as_u16(), retry, &bytes));
+            }
+            let body = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes)
+                    .map_err(|_| AdapterError::Protocol("the body is not JSON".into()))?
+            };
+            Ok(Answer {
+                status,
+                headers,
+                body,
+            })
+        }
+        .await;
+        let ms = started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(a) => {
+                tracing::debug!(service = self.service, %method, path, status = a.status.as_u16(), ms, "FHIR call")
+            }
+            Err(e) => {
+                tracing::warn!(service = self.service, %method, path, error = %e, ms, "FHIR call failed")
+            }
+        }
+        result
+    }
+
+    pub async fn get(&self, ctx: Option<&CallContext>, url: Url) -> Result<Answer> {
+        self.send(Method::GET, url, ctx, None, None).await
+    }
+
+    /// Searches `resource_type` and follows `next` links, at most `max_pages` pages.
+    pub async fn search(
+        &self,
+        ctx: Option<&CallContext>,
+        resource_type: &str,
+        query: &[(&str, &str)],
+    ) -> Result<SearchResult> {
+        let count = self.page_size.to_string();
+        let mut q = query.to_vec();
+        q.push(("_count", &count));
+        let mut next = Some(self.url(&[resource_type], &q));
+        let mut result = SearchResult::default();
+        let mut pages = 0;
+        while let Some(url) = next {
+            if pages == self.max_pages {
+                return Err(AdapterError::TooManyPages {
+                    max: self.max_pages,
+                });
+            }
+            if !self.same_origin(&url) {
+                return Err(AdapterError::Protocol(
+                    "a next link leaves the server".into(),
+                ));
+            }
+            let page = self.get(ctx, url).await?;
+            next = result.add_page(&page.body)?;
+            pages += 1;
+        }
+        Ok(result)
+    }
+}

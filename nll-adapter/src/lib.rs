@@ -1,0 +1,55 @@
+//! Clients of the Swedish national services: NLL, PDI, NTK, the block register (NSR) and
+//! care-provider FHIR servers, as `docs/national-services.md` describes them.
+//!
+//! Every client speaks FHIR R4 JSON and hands back resources as [`serde_json::Value`] (the CDA
+//! transformation consumes FHIR JSON); searches follow `next` links up to
+//! [`ClientConfig::max_pages`] and flatten the pages into a [`SearchResult`]. Failures are an
+//! [`AdapterError`] mapped from the HTTP status and the `OperationOutcome`.
+
+mod bundle;
+mod context;
+mod error;
+mod http;
+mod nll;
+mod nsr;
+mod ntk;
+mod pdi;
+mod provider;
+
+pub use bundle::{SearchEntry, SearchMode, SearchResult};
+pub use context::{Access, CallContext, CallerRole, Purpose};
+pub use error::AdapterError;
+pub use nll::{Dispensed, NllClient, PrescriptionBundle, PrescriptionStatus, DISPENSE_ID_SYSTEM};
+pub use nsr::{Block, BlockCategory, NsrClient};
+pub use ntk::{NtkClient, ProviderEndpoint};
+pub use pdi::{PdiClient, ProviderListing};
+pub use provider::{ProviderClient, ResourceKind};
+
+use std::time::Duration;
+
+/// Settings shared by the clients.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Timeout of each HTTP request (connect + answer).
+    pub timeout: Duration,
+    /// Most pages a search follows; more gives [`AdapterError::TooManyPages`].
+    pub max_pages: usize,
+    /// `_count` asked for on searches (the server caps it at 100).
+    pub page_size: u32,
+    /// How long NTK answers are cached.
+    pub ntk_ttl: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            timeout: Duration::from_secs(10),
+            max_pages: 20,
+            page_size: 50,
+            ntk_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Result of the clients.
+pub type Result<T, E = AdapterError> = std::result::Result<T, E>;
