@@ -7,3 +7,5 @@
 
 pub mod to_cda;
 pub mod to_fhir;
+
+pub use to_fhir::{cda_to_fhir, FromCdaError};

@@ -1,0 +1,194 @@
+//! eHDSI CDA -> FHIR R4.
+//!
+//! - [`read_cda`]: a tolerant, hostile-input-proof reader into the typed [`CdaDocument`]
+//!   (HL7 v3 with the Wave 8 `pharm:` or the older `epsos:` medication namespace; no DTD, size,
+//!   depth and element-count limits).
+//! - [`eprescription_to_fhir`]: country B, a foreign ePrescription -> a `collection` Bundle of
+//!   `MedicationRequest` (one per item), `Medication`, `Patient`, prescriber resources, and the
+//!   L1 PDF as a `Binary`.
+//! - [`edispensation_to_fhir`] / [`edispensation_discard_to_fhir`]: country A, an eDispensation of
+//!   a Swedish prescription -> NLL `MedicationDispense` instructions (record, or mark
+//!   `entered-in-error`).
+//! - [`cda_to_fhir`]: picks the conversion from the document's templateId.
+//!
+//! Errors ([`FromCdaError`]) name the element (an XPath-like location) and what is wrong, and
+//! never contain patient data.
+
+mod cda_model;
+mod dom;
+mod edispensation;
+mod eprescription;
+pub mod fhir_json;
+mod parse;
+mod swedish;
+
+use serde_json::Value;
+
+pub use cda_model::*;
+pub use edispensation::{transaction_bundle, DispenseInstruction};
+
+/// Limits that keep a hostile document from exhausting the bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderLimits {
+    /// Maximum document size in bytes (L1 documents carry a base64 PDF: allow some MB).
+    pub max_bytes: usize,
+    /// Maximum element nesting depth.
+    pub max_depth: usize,
+    /// Maximum number of elements.
+    pub max_elements: usize,
+}
+
+impl Default for ReaderLimits {
+    fn default() -> Self {
+        ReaderLimits {
+            max_bytes: 32 * 1024 * 1024,
+            max_depth: 64,
+            max_elements: 200_000,
+        }
+    }
+}
+
+/// Why a CDA document could not be converted. Locations are XPath-like
+/// (`/ClinicalDocument/recordTarget/patientRole`); values are echoed only when they cannot
+/// be patient data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FromCdaError {
+    #[error("not well-formed XML (byte {position}): {message}")]
+    Xml { position: u64, message: String },
+    #[error("DOCTYPE declarations are refused (no DTD or entity processing)")]
+    Doctype,
+    #[error("document is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
+    #[error("elements nested deeper than {limit} below {at}")]
+    TooDeep { limit: usize, at: String },
+    #[error("more than {limit} elements")]
+    TooManyElements { limit: usize },
+    #[error("root element <{found}> is not an HL7 CDA ClinicalDocument")]
+    NotCda { found: String },
+    #[error(
+        "{at}: no eHDSI ePrescription/eDispensation/Patient Summary templateId (found {found:?})"
+    )]
+    UnknownTemplate { at: String, found: Vec<String> },
+    #[error("{at}: missing {what}")]
+    Missing { at: String, what: &'static str },
+    #[error("{at}: invalid value{}: {reason}", value.as_deref().map(|v| format!(" {v:?}")).unwrap_or_default())]
+    Invalid {
+        at: String,
+        value: Option<String>,
+        reason: &'static str,
+    },
+    #[error("a {found} cannot be converted here ({expected} expected)")]
+    WrongKind {
+        found: DocumentKind,
+        expected: &'static str,
+    },
+}
+
+/// Reads a CDA document into the typed model with the default [`ReaderLimits`].
+pub fn read_cda(xml: &str) -> Result<CdaDocument, FromCdaError> {
+    read_cda_with_limits(xml, &ReaderLimits::default())
+}
+
+/// Reads a CDA document into the typed model.
+pub fn read_cda_with_limits(xml: &str, limits: &ReaderLimits) -> Result<CdaDocument, FromCdaError> {
+    parse::parse_document(xml, limits)
+}
+
+/// The kind of an eHDSI document, from its templateId.
+pub fn detect_kind(xml: &str) -> Result<DocumentKind, FromCdaError> {
+    let dom = dom::Dom::parse(xml, &ReaderLimits::default())?;
+    parse::detect(&dom)
+}
+
+/// Converts any supported eHDSI document, chosen by its templateId:
+/// ePrescription L3/L1 -> `collection` Bundle (see [`eprescription_to_fhir`]);
+/// eDispensation -> `transaction` Bundle of NLL instructions (see [`edispensation_to_fhir`]);
+/// Patient Summary L1 -> `collection` Bundle with the Patient and the PDF `Binary`.
+/// A Patient Summary L3 is refused ([`FromCdaError::WrongKind`]).
+pub fn cda_to_fhir(xml: &str) -> Result<Value, FromCdaError> {
+    let doc = read_cda(xml)?;
+    match doc.kind {
+        DocumentKind::EPrescriptionL3
+        | DocumentKind::EPrescriptionL1
+        | DocumentKind::PatientSummaryL1 => eprescription_bundle(&doc),
+        DocumentKind::EDispensation => Ok(transaction_bundle(&edispensation::to_instructions(
+            &doc, None,
+        )?)),
+        DocumentKind::PatientSummaryL3 => Err(FromCdaError::WrongKind {
+            found: doc.kind,
+            expected: "an ePrescription, eDispensation or L1 document",
+        }),
+    }
+}
+
+fn eprescription_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
+    if doc.kind.is_l1() && doc.non_xml_body.is_none() {
+        return Err(FromCdaError::Missing {
+            at: "/ClinicalDocument/component".into(),
+            what: "nonXMLBody (the L1 PDF)",
+        });
+    }
+    if doc.kind == DocumentKind::EPrescriptionL3 && doc.prescriptions.is_empty() {
+        return Err(FromCdaError::Missing {
+            at: "/ClinicalDocument/component/structuredBody/component/section/entry".into(),
+            what: "substanceAdministration (a prescription item)",
+        });
+    }
+    eprescription::to_bundle(doc)
+}
+
+/// Country B: a foreign ePrescription (L3 or L1) -> FHIR R4 `collection` Bundle: one
+/// `MedicationRequest` per item with its `Medication`, the `Patient`, `Practitioner`,
+/// `PractitionerRole`, `Organization`; for L1 the PDF as a `Binary`.
+pub fn eprescription_to_fhir(xml: &str) -> Result<Value, FromCdaError> {
+    let doc = read_cda(xml)?;
+    match doc.kind {
+        DocumentKind::EPrescriptionL3 | DocumentKind::EPrescriptionL1 => eprescription_bundle(&doc),
+        other => Err(FromCdaError::WrongKind {
+            found: other,
+            expected: "an ePrescription",
+        }),
+    }
+}
+
+/// The PDF of an L1 document (ePrescription or Patient Summary) as a FHIR `Binary`.
+pub fn l1_to_binary(xml: &str) -> Result<Value, FromCdaError> {
+    let doc = read_cda(xml)?;
+    let body = doc.non_xml_body.as_ref().ok_or(FromCdaError::Missing {
+        at: "/ClinicalDocument/component".into(),
+        what: "nonXMLBody (an L1 document's PDF)",
+    })?;
+    let id = fhir_json::stable_uuid(&format!("{}/binary", doc.id.qualified()));
+    Ok(eprescription::binary(
+        body,
+        id.trim_start_matches("urn:uuid:"),
+    ))
+}
+
+/// Country A: an eDispensation -> one NLL instruction per dispensed item: record the
+/// `MedicationDispense` (status `completed`), or, when the supply is `nullified`, mark it
+/// `entered-in-error`. Use [`transaction_bundle`] for one FHIR transaction.
+pub fn edispensation_to_fhir(xml: &str) -> Result<Vec<DispenseInstruction>, FromCdaError> {
+    edispensation_with(xml, None)
+}
+
+/// Country A: the eDispensation received through the Discard Dispensation transaction ->
+/// instructions to set those dispensations to `entered-in-error`.
+pub fn edispensation_discard_to_fhir(xml: &str) -> Result<Vec<DispenseInstruction>, FromCdaError> {
+    edispensation_with(xml, Some(DispenseAction::Discard))
+}
+
+fn edispensation_with(
+    xml: &str,
+    forced: Option<DispenseAction>,
+) -> Result<Vec<DispenseInstruction>, FromCdaError> {
+    let doc = read_cda(xml)?;
+    if doc.kind != DocumentKind::EDispensation {
+        return Err(FromCdaError::WrongKind {
+            found: doc.kind,
+            expected: "an eDispensation",
+        });
+    }
+    edispensation::to_instructions(&doc, forced)
+}
