@@ -185,9 +185,9 @@ pub async fn run(
 fn banner(e: &SandboxEndpoints, generated: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "\nSandbox Sweden is up.\n");
-    let _ = writeln!(s, "  NCP bridge (mutual TLS)  {}", e.bridge);
+    let _ = writeln!(s, "  NCP bridge (mutual TLS)      {}", e.bridge);
     for (name, url) in &e.simulators {
-        let _ = writeln!(s, "  {name:<24} {url}");
+        let _ = writeln!(s, "  {name:<28} {url}");
     }
     let _ = writeln!(
         s,
@@ -218,7 +218,17 @@ fn banner(e: &SandboxEndpoints, generated: bool) -> String {
     }
     let _ = writeln!(s, "\n  Synthetic patients (see sweden-sim/README.md):");
     for p in sweden_sim::patients() {
-        let _ = writeln!(s, "    {p}");
+        let kind = match p.kind() {
+            ncp_types::PersonIdKind::Personnummer => "personnummer",
+            ncp_types::PersonIdKind::Samordningsnummer => "samordningsnr",
+        };
+        let name = format!("{} {}", p.given, p.family);
+        let _ = writeln!(
+            s,
+            "    {kind:<13} {}  {name:<24} {}",
+            p.id.as_str(),
+            p.edge_case
+        );
     }
     let _ = writeln!(s, "\nReady. Ctrl-C stops.");
     s
