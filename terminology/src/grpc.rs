@@ -35,15 +35,41 @@ use proto::{
 
 pub use proto::terminology_service_client::TerminologyServiceClient;
 
-/// The service implementation; build it with [`service`].
+/// The service implementation; build it with [`service`] or [`default_service`].
 #[derive(Debug, Clone)]
 pub struct TerminologyGrpc {
-    terminology: Arc<Terminology>,
+    terminology: Handle,
 }
 
-/// The tonic service, ready for `Server::builder().add_service(..)`.
+#[derive(Debug, Clone)]
+enum Handle {
+    Shared(Arc<Terminology>),
+    Static(&'static Terminology),
+}
+
+impl std::ops::Deref for Handle {
+    type Target = Terminology;
+    fn deref(&self) -> &Terminology {
+        match self {
+            Handle::Shared(t) => t,
+            Handle::Static(t) => t,
+        }
+    }
+}
+
+/// The tonic service over `t`, ready for `Server::builder().add_service(..)`.
 pub fn service(t: Arc<Terminology>) -> TerminologyServiceServer<TerminologyGrpc> {
-    TerminologyServiceServer::new(TerminologyGrpc { terminology: t })
+    TerminologyServiceServer::new(TerminologyGrpc {
+        terminology: Handle::Shared(t),
+    })
+}
+
+/// The tonic service over the process default ([`Terminology::embedded`]), so the gRPC
+/// service and in-process callers share one copy.
+pub fn default_service() -> TerminologyServiceServer<TerminologyGrpc> {
+    TerminologyServiceServer::new(TerminologyGrpc {
+        terminology: Handle::Static(Terminology::embedded()),
+    })
 }
 
 fn system(s: &str) -> Result<Oid, Status> {

@@ -22,6 +22,9 @@ pub const DEFAULT_MVC_DIR: &str = "../shared/ehdsi/schematron-wave8/include";
 
 const CACHE_SIZE: usize = 16_384;
 
+/// The process default ([`Terminology::embedded`], [`Terminology::install`]).
+static DEFAULT: OnceLock<Terminology> = OnceLock::new();
+
 /// Where the loaded data came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Source {
@@ -114,7 +117,6 @@ impl Terminology {
     /// unset, from `../shared/ehdsi/schematron-wave8/include` if that exists. A broken MVC
     /// directory is logged and skipped (the embedded data still serves).
     pub fn embedded() -> &'static Terminology {
-        static DEFAULT: OnceLock<Terminology> = OnceLock::new();
         DEFAULT.get_or_init(|| {
             let dir = match std::env::var_os(MVC_DIR_ENV) {
                 Some(d) if !d.is_empty() => {
@@ -139,13 +141,32 @@ impl Terminology {
                     Terminology::load(None).unwrap_or_else(|e| {
                         // Only reachable if the compiled-in data is broken; tests guard it.
                         warn!(error = %e, "embedded terminology data is broken; serving nothing");
-                        let mut t = Terminology::from_data(DataSet::default());
-                        t.finish();
-                        t
+                        Terminology::empty()
                     })
                 }
             }
         })
+    }
+
+    /// Installs `t` as the process default that [`Terminology::embedded`] returns (call at
+    /// startup, e.g. with the MVC directory from the configuration, before anything uses the
+    /// default). Gives `t` back if the default is already set.
+    pub fn install(t: Terminology) -> Result<&'static Terminology, Box<Terminology>> {
+        let mut t = Some(t);
+        let installed = DEFAULT.get_or_init(|| t.take().unwrap_or_else(Terminology::empty));
+        match t {
+            None => {
+                info!(source = ?installed.source, "terminology installed as the process default");
+                Ok(installed)
+            }
+            Some(t) => Err(Box::new(t)),
+        }
+    }
+
+    fn empty() -> Terminology {
+        let mut t = Terminology::from_data(DataSet::default());
+        t.finish();
+        t
     }
 
     fn from_data(data: DataSet) -> Terminology {
