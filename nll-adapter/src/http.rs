@@ -1,6 +1,6 @@
 //! The HTTP side: FHIR JSON requests with caller headers, error mapping and paged searches.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -28,6 +28,8 @@ pub(crate) struct FhirHttp {
     service: &'static str,
     max_pages: usize,
     page_size: u32,
+    retries: u32,
+    max_backoff: Duration,
 }
 
 /// An answer that was not an error.
@@ -70,6 +72,8 @@ impl FhirHttp {
             service,
             max_pages: cfg.max_pages.max(1),
             page_size: cfg.page_size.clamp(1, 100),
+            retries: cfg.retries,
+            max_backoff: cfg.max_backoff,
         })
     }
 
@@ -159,8 +163,37 @@ impl FhirHttp {
         result
     }
 
+    /// Sends a request that is safe to repeat, retrying after `Unavailable` (waiting
+    /// `Retry-After`, at most `max_backoff`) or a failed connection.
+    pub async fn send_idempotent(
+        &self,
+        method: Method,
+        url: Url,
+        ctx: Option<&CallContext>,
+        body: Option<&Value>,
+    ) -> Result<Answer> {
+        let mut attempt = 0;
+        loop {
+            let r = self
+                .send(method.clone(), url.clone(), ctx, body, None)
+                .await;
+            let wait = match &r {
+                Err(AdapterError::Unavailable { retry_after }) => {
+                    retry_after.unwrap_or(Duration::from_millis(200))
+                }
+                Err(AdapterError::Transport(_)) => Duration::from_millis(200),
+                _ => return r,
+            };
+            if attempt >= self.retries {
+                return r;
+            }
+            attempt += 1;
+            tokio::time::sleep(wait.min(self.max_backoff)).await;
+        }
+    }
+
     pub async fn get(&self, ctx: Option<&CallContext>, url: Url) -> Result<Answer> {
-        self.send(Method::GET, url, ctx, None, None).await
+        self.send_idempotent(Method::GET, url, ctx, None).await
     }
 
     /// Searches `resource_type` and follows `next` links, at most `max_pages` pages.

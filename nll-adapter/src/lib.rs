@@ -38,6 +38,11 @@ pub struct ClientConfig {
     pub page_size: u32,
     /// How long NTK answers are cached.
     pub ntk_ttl: Duration,
+    /// How many times a read (or an idempotent dispensation) is retried after
+    /// [`AdapterError::Unavailable`] or a failed connection.
+    pub retries: u32,
+    /// Longest wait before a retry, whatever `Retry-After` says.
+    pub max_backoff: Duration,
 }
 
 impl Default for ClientConfig {
@@ -47,6 +52,8 @@ impl Default for ClientConfig {
             max_pages: 20,
             page_size: 50,
             ntk_ttl: Duration::from_secs(300),
+            retries: 1,
+            max_backoff: Duration::from_secs(2),
         }
     }
 }

@@ -185,9 +185,10 @@ impl NllClient {
         ids.push(json!({ "system": DISPENSE_ID_SYSTEM, "value": idempotency_id.as_str() }));
         body["identifier"] = Value::Array(ids);
         let url = self.http.url(&["MedicationDispense"], &[]);
+        // Safe to repeat: NLL answers a repeated nll-dispense-id with the first dispensation.
         let a = self
             .http
-            .send(Method::POST, url, Some(ctx), Some(&body), None)
+            .send_idempotent(Method::POST, url, Some(ctx), Some(&body))
             .await?;
         let id = resource_id(&a.body)?;
         Ok(Dispensed {

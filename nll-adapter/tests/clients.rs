@@ -31,6 +31,7 @@ fn bridge() -> CallContext {
 fn cfg() -> ClientConfig {
     ClientConfig {
         timeout: Duration::from_secs(5),
+        retries: 0,
         ..ClientConfig::default()
     }
 }
@@ -452,5 +453,65 @@ async fn ntk_answers_are_cached() {
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(short.endpoint(&h).await.is_err());
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried() {
+    let s = sims().await;
+    let c = ClientConfig {
+        retries: 3,
+        max_backoff: Duration::from_millis(300),
+        ..cfg()
+    };
+    let nll = NllClient::new(s.nll.clone(), &c).unwrap();
+    let pdi = PdiClient::new(s.pdi.clone(), &c).unwrap();
+    s.set_faults(
+        "nll",
+        Faults {
+            fail_rate: 1.0,
+            ..Faults::default()
+        },
+    );
+    s.set_faults(
+        "pdi",
+        Faults {
+            fail_rate: 1.0,
+            ..Faults::default()
+        },
+    );
+    // Too many failures: the last error comes back.
+    let t = std::time::Instant::now();
+    assert!(matches!(
+        pdi.providers(&bridge(), &pid("p01")).await,
+        Err(AdapterError::Unavailable { .. })
+    ));
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "three waits capped at 300 ms"
+    );
+    // The service recovers while the client waits: the read and the dispensation succeed, once.
+    let sims = std::sync::Arc::new(s);
+    let s2 = sims.clone();
+    let heal = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        s2.set_faults("nll", Faults::default());
+    });
+    let apo = ctx("SE2321000016-APO1", Purpose::Dispensing);
+    let d = nll
+        .dispense(
+            &apo,
+            &dispense_json("rx-p01-01"),
+            &DispensationId::new("retry-1").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(d.created);
+    heal.await.unwrap();
+    let all = nll.dispensations(&apo, &rx("rx-p01-01")).await.unwrap();
+    assert_eq!(all.matches().count(), 1);
+    let Ok(s) = std::sync::Arc::try_unwrap(sims) else {
+        panic!("still shared")
+    };
     s.shutdown().await;
 }

@@ -67,31 +67,12 @@ const PATIENTS: &[PatientSpec] = &[
     PatientSpec { key: "p09", birth: "19950314", serial: "906", samordning: true, given: "Elsa", family: "Nyström", street: "Skolgatan 7", postal: "903 30", city: "Umeå", edge: "samordningsnummer; asthma, inhalers" },
     PatientSpec { key: "p10", birth: "19881205", serial: "128", samordning: true, given: "Åsa", family: "Lövgren", street: "Hamngatan 9", postal: "211 22", city: "Malmö", edge: "samordningsnummer; penicillin allergy, a stopped prescription" },
     PatientSpec { key: "p11", birth: "19750505", serial: "239", samordning: false, given: "Olle", family: "Wärnström", street: "Södra vägen 31", postal: "412 54", city: "Göteborg", edge: "NSR entry-block on one Condition (depression) at Vårdcentralen Södermalm" },
-    PatientSpec { key: "p12", birth: "20190821", serial: "344", samordning: false, given: "Maja", family: "Törnqvist", street: "Björkvägen 5", postal: "722 15", city: "Västerås", edge: "child: immunizations (ATC + SNOMED CT + CVX), oral solution" },
+    PatientSpec { key: "p12", birth: "20190821", serial: "344", samordning: false, given: "Maja", family: "Törnqvist", street: "Björkvägen 5", postal: "722 15", city: "Västerås", edge: "child: immunizations (ATC + SNOMED CT + CVX), vital signs" },
     PatientSpec { key: "p13", birth: "19441010", serial: "451", samordning: false, given: "Nils", family: "Ekström", street: "Lärkgatan 2", postal: "582 22", city: "Linköping", edge: "pacemaker (DeviceUseStatement + Device), procedures, warfarin, atrial fibrillation" },
     PatientSpec { key: "p14", birth: "19620303", serial: "566", samordning: false, given: "Britt-Marie", family: "Sjögren", street: "Älvgatan 11", postal: "652 25", city: "Karlstad", edge: "insulin pen (subcutaneous, pre-filled pen), insulin pump, a cancelled prescription" },
     PatientSpec { key: "p15", birth: "19791224", serial: "679", samordning: false, given: "Erik", family: "Fröding", street: "Prästgatan 6", postal: "871 31", city: "Härnösand", edge: "NLL sekretesspärr on Vårdcentralen Södermalm; a withdrawn (inactive) NSR opt-out that must be ignored" },
     PatientSpec { key: "p16", birth: "19550606", serial: "780", samordning: false, given: "Lena", family: "Fältskog", street: "Månstorpsvägen 1", postal: "222 24", city: "Lund", edge: "hypothyroidism; a prescription whose validity starts in the future" },
 ];
-
-/// Luhn check digit over `YYMMDDNNN` completing an 11-digit `YYYYMMDDNNN`.
-fn with_check_digit(eleven: &str) -> String {
-    let ten = &eleven[2..];
-    let sum: u32 = ten
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                x / 10 + x % 10
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{eleven}{}", (10 - sum % 10) % 10)
-}
 
 fn person_number(p: &PatientSpec) -> PersonId {
     let mut birth = p.birth.to_owned();
@@ -99,7 +80,7 @@ fn person_number(p: &PatientSpec) -> PersonId {
         let day: u32 = birth[6..8].parse().unwrap_or(1);
         birth = format!("{}{:02}", &birth[..6], day + 60);
     }
-    let n = with_check_digit(&format!("{birth}{}", p.serial));
+    let n = ncp_types::with_check_digit(&format!("{birth}{}", p.serial)).unwrap_or_default();
     PersonId::parse(&n).unwrap_or_else(|e| panic!("synthetic number {} invalid: {e}", p.key))
 }
 
@@ -298,7 +279,7 @@ const MEDS: &[Med] = &[
         pack_id: "20010530100117",
         pack_text: "Burk, 100 tabletter",
         pack_content: 100.0,
-        package_type: ("30008000", "Bottle"),
+        package_type: ("30066000", "Tablet container"),
         narcotic: Some("IV"),
         dose: Dose {
             text: "1-2 tabletter vid behov mot smärta, högst 3 gånger per dygn",
@@ -414,7 +395,7 @@ const MEDS: &[Med] = &[
         pack_id: "20030218100071",
         pack_text: "Burk, 100 tabletter",
         pack_content: 100.0,
-        package_type: ("30008000", "Bottle"),
+        package_type: ("30066000", "Tablet container"),
         narcotic: None,
         dose: Dose {
             text: "1 tablett 2 gånger dagligen i samband med måltid",
@@ -617,7 +598,7 @@ const MEDS: &[Med] = &[
         pack_id: "19910115100146",
         pack_text: "Burk, 100 tabletter",
         pack_content: 100.0,
-        package_type: ("30008000", "Bottle"),
+        package_type: ("30066000", "Tablet container"),
         narcotic: None,
         dose: Dose {
             text: "1 tablett på fastande mage på morgonen",
@@ -646,7 +627,7 @@ const MEDS: &[Med] = &[
         pack_id: "19650101100153",
         pack_text: "Burk, 100 tabletter",
         pack_content: 100.0,
-        package_type: ("30008000", "Bottle"),
+        package_type: ("30066000", "Tablet container"),
         narcotic: None,
         dose: Dose {
             text: "Dosering enligt PK-INR, se doseringskalender",
@@ -1722,6 +1703,23 @@ mod tests {
             .find(|m| m["id"] == "med-citodon")
             .unwrap();
         assert_eq!(citodon["ingredient"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_readme_lists_every_patient() {
+        let readme = include_str!("../README.md");
+        for p in patients() {
+            let n = p.id.as_str();
+            let row = format!(
+                "| {} | {} {} | `{}-{}` |",
+                p.key,
+                p.given,
+                p.family,
+                &n[..8],
+                &n[8..]
+            );
+            assert!(readme.contains(&row), "README misses {row}");
+        }
     }
 
     #[test]
