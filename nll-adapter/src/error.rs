@@ -48,6 +48,22 @@ impl AdapterError {
         )
     }
 
+    /// A short name of the kind of error, for logs (the reasons may echo request data).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AdapterError::NotFound { .. } => "not-found",
+            AdapterError::Conflict { .. } => "conflict",
+            AdapterError::Unavailable { .. } => "unavailable",
+            AdapterError::Timeout => "timeout",
+            AdapterError::Invalid { .. } => "invalid",
+            AdapterError::Forbidden { .. } => "forbidden",
+            AdapterError::Server { .. } => "server",
+            AdapterError::Transport(_) => "transport",
+            AdapterError::Protocol(_) => "protocol",
+            AdapterError::TooManyPages { .. } => "too-many-pages",
+        }
+    }
+
     /// Maps an error status and its body (an `OperationOutcome`, if any).
     pub(crate) fn from_status(status: u16, retry_after: Option<&str>, body: &[u8]) -> Self {
         let reason = outcome_text(body).unwrap_or_else(|| format!("HTTP {status}"));

@@ -157,7 +157,7 @@ impl FhirHttp {
                 tracing::debug!(service = self.service, %method, path, status = a.status.as_u16(), ms, "FHIR call")
             }
             Err(e) => {
-                tracing::warn!(service = self.service, %method, path, error = %e, ms, "FHIR call failed")
+                tracing::warn!(service = self.service, %method, path, error = e.kind(), ms, "FHIR call failed")
             }
         }
         result

@@ -58,7 +58,7 @@ async fn put_faults(
 /// Middleware: applies the server's current faults to every request but `/_sim/…`.
 pub(crate) async fn inject(State(st): State<FaultState>, req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/_sim/") {
-        return next.run(req).await;
+        return outcome_for_bare_errors(next.run(req).await);
     }
     let f = st.current();
     if f.latency_ms > 0 {
@@ -83,5 +83,25 @@ pub(crate) async fn inject(State(st): State<FaultState>, req: Request, next: Nex
         }
         return e.into_response();
     }
-    next.run(req).await
+    outcome_for_bare_errors(next.run(req).await)
+}
+
+/// Turns axum's own bodiless errors (405 method not allowed…) into `OperationOutcome`s.
+fn outcome_for_bare_errors(r: Response) -> Response {
+    let fhir = r
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("application/fhir+json") || v.starts_with("application/json")
+        });
+    if r.status() == StatusCode::METHOD_NOT_ALLOWED && !fhir {
+        return FhirError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            "method not allowed",
+        )
+        .into_response();
+    }
+    r
 }

@@ -50,7 +50,15 @@ pub(crate) async fn serve(
     let local = listener
         .local_addr()
         .map_err(|source| SimError::Bind { addr, source })?;
-    let base = Url::parse(&format!("http://{local}{prefix}"))?;
+    // Advertise a reachable address when bound to all interfaces.
+    let mut shown = local;
+    if shown.ip().is_unspecified() {
+        shown.set_ip(match shown.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let base = Url::parse(&format!("http://{shown}{prefix}"))?;
     let (stop, stop_rx) = watch::channel(false);
     let state = FaultState {
         faults: Arc::new(Mutex::new(initial)),

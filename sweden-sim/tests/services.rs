@@ -288,3 +288,36 @@ async fn provider_paging() {
     assert!(next_link(&r2.body).is_none());
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn wrong_methods_are_operation_outcomes() {
+    let s = sims().await;
+    let r = put(&format!("{}/Consent", s.nsr), &serde_json::json!({}), &[]).await;
+    assert_outcome(&r, 405);
+    let r = put(&format!("{}/Endpoint", s.ntk), &serde_json::json!({}), &[]).await;
+    assert_outcome(&r, 405);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn bound_to_all_interfaces_advertises_loopback() {
+    let s = sweden_sim::start(sweden_sim::SimConfig {
+        bind: "0.0.0.0".parse().unwrap(),
+        ..sweden_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.nll.host_str(), Some("127.0.0.1"));
+    let r = get_q(
+        &s.ntk,
+        "Endpoint",
+        &[("organization.identifier", "SE2321000016-7001")],
+        &[],
+    )
+    .await;
+    assert!(matches(&r.body)[0]["address"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+    s.shutdown().await;
+}
