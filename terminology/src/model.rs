@@ -86,6 +86,9 @@ pub struct Concept {
     pub code_system: Oid,
     pub code_system_name: Option<String>,
     pub display_en: Option<String>,
+    /// Further designations (an MVC `<designation language=…>`, e.g. from a national MTC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub designations: Vec<Designation>,
 }
 
 /// A value set (an MVC `valueSet`, or the embedded subset of one), indexed by (system, code).
@@ -223,6 +226,7 @@ mod tests {
             code_system: atc.clone(),
             code_system_name: None,
             display_en: None,
+            designations: Vec::new(),
         };
         let vs = ValueSet::new(atc.clone(), "x", "1").with_concepts([c("A"), c("B"), c("A")]);
         assert_eq!(vs.len(), 2);

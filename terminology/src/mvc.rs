@@ -14,17 +14,18 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use tracing::{debug, warn};
 
-use crate::model::{Concept, ValueSet};
+use crate::model::{Concept, Designation, Lang, ValueSet};
 use crate::TerminologyError;
 
 /// Loads the current version of every value set in `dir`. Unreadable or malformed single
-/// files are logged and skipped; an unreadable directory is an error.
+/// files are logged and skipped (falling back to the next older version of that value set);
+/// an unreadable directory is an error.
 pub fn load_dir(dir: &Path) -> Result<Vec<ValueSet>, TerminologyError> {
     let load_err = |e: std::io::Error| TerminologyError::Load {
         path: dir.display().to_string(),
         reason: e.to_string(),
     };
-    let mut chosen: HashMap<String, (String, PathBuf)> = HashMap::new();
+    let mut by_oid: HashMap<String, Vec<(String, PathBuf)>> = HashMap::new();
     for entry in std::fs::read_dir(dir).map_err(load_err)? {
         let path = entry.map_err(load_err)?.path();
         let Some((oid, version)) = path
@@ -34,25 +35,38 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ValueSet>, TerminologyError> {
         else {
             continue;
         };
-        let better = match chosen.get(oid) {
-            None => true,
-            Some((v, _)) => version_rank(version) > version_rank(v),
-        };
-        if better {
-            chosen.insert(oid.to_owned(), (version.to_owned(), path.clone()));
+        by_oid
+            .entry(oid.to_owned())
+            .or_default()
+            .push((version.to_owned(), path.clone()));
+    }
+    let mut oids: Vec<_> = by_oid.into_iter().collect();
+    oids.sort();
+    let mut out = Vec::with_capacity(oids.len());
+    for (oid, mut versions) in oids {
+        versions.sort_by(|a, b| version_rank(&b.0).cmp(&version_rank(&a.0)));
+        let loaded = versions
+            .iter()
+            .find_map(|(_, path)| match std::fs::read(path) {
+                Ok(bytes) => match parse(&bytes) {
+                    Ok(sets) => Some(sets),
+                    Err(e) => {
+                        warn!(file = %path.display(), error = %e, "skipping malformed MVC file");
+                        None
+                    }
+                },
+                Err(e) => {
+                    warn!(file = %path.display(), error = %e, "cannot read MVC file");
+                    None
+                }
+            });
+        match loaded {
+            Some(sets) => out.extend(sets),
+            None => warn!(oid, "no usable MVC file for this value set"),
         }
     }
-    let mut out = Vec::with_capacity(chosen.len());
-    let mut files: Vec<_> = chosen.into_values().collect();
-    files.sort();
-    for (_, path) in files {
-        match std::fs::read(&path) {
-            Ok(bytes) => match parse(&bytes) {
-                Ok(sets) => out.extend(sets),
-                Err(e) => warn!(file = %path.display(), error = %e, "skipping MVC file"),
-            },
-            Err(e) => warn!(file = %path.display(), error = %e, "cannot read MVC file"),
-        }
+    if out.is_empty() {
+        warn!(dir = %dir.display(), "no MVC value sets (voc-<OID>-<version>.xml) in directory");
     }
     debug!(dir = %dir.display(), value_sets = out.len(), "MVC directory loaded");
     Ok(out)
@@ -74,11 +88,15 @@ fn version_rank(v: &str) -> (bool, &str) {
 /// Parses one `voc-*.xml` document (one or more `valueSet`s).
 pub fn parse(xml: &[u8]) -> Result<Vec<ValueSet>, TerminologyError> {
     let mut reader = Reader::from_reader(xml);
-    reader.config_mut().trim_text(true);
+    // Text is only read inside designations, where spaces around entity references matter.
+    reader.config_mut().trim_text(false);
     let mut buf = Vec::new();
     let mut sets = Vec::new();
     let mut current: Option<ValueSet> = None;
     let mut skipped = 0usize;
+    // A concept element with children: `Some(None)` when the concept itself is skipped.
+    let mut open_concept: Option<Option<Concept>> = None;
+    let mut open_designation: Option<(Lang, String)> = None;
     loop {
         let event = reader
             .read_event_into(&mut buf)
@@ -105,13 +123,33 @@ pub fn parse(xml: &[u8]) -> Result<Vec<ValueSet>, TerminologyError> {
                         .unwrap_or_default();
                     current = Some(ValueSet::new(id, name, version));
                 }
-                b"concept" | b"exception" => {
-                    if let Some(vs) = current.as_mut() {
-                        match concept(&attrs(e)) {
-                            Some(c) => {
-                                vs.push(c);
+                b"concept" | b"exception" if current.is_some() => {
+                    let c = concept(&attrs(e));
+                    if c.is_none() {
+                        skipped += 1;
+                    }
+                    if matches!(event, Event::Empty(_)) {
+                        if let (Some(vs), Some(c)) = (current.as_mut(), c) {
+                            vs.push(c);
+                        }
+                    } else {
+                        // Children (designations) follow; pushed at the end tag.
+                        open_concept = Some(c);
+                    }
+                }
+                b"designation" => {
+                    if let Some(Some(_)) = &open_concept {
+                        let a = attrs(e);
+                        let lang = a.get("language").and_then(|l| Lang::parse(l));
+                        let text = a.get("displayName").filter(|d| !d.is_empty()).cloned();
+                        match (lang, text) {
+                            (Some(lang), Some(text)) => {
+                                push_designation(&mut open_concept, lang, text)
                             }
-                            None => skipped += 1,
+                            (Some(lang), None) if matches!(event, Event::Start(_)) => {
+                                open_designation = Some((lang, String::new()));
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -126,11 +164,45 @@ pub fn parse(xml: &[u8]) -> Result<Vec<ValueSet>, TerminologyError> {
                 }
                 _ => {}
             },
-            Event::End(ref e) if e.local_name().as_ref() == b"valueSet" => {
-                if let Some(vs) = current.take() {
-                    sets.push(vs);
+            Event::Text(ref t) => {
+                if let (Some((_, text)), Ok(t)) = (open_designation.as_mut(), t.decode()) {
+                    text.push_str(&t);
                 }
             }
+            Event::GeneralRef(ref r) => {
+                if let Some((_, text)) = open_designation.as_mut() {
+                    if let Ok(Some(ch)) = r.resolve_char_ref() {
+                        text.push(ch);
+                    } else if let Some(s) = r
+                        .decode()
+                        .ok()
+                        .and_then(|name| quick_xml::escape::resolve_predefined_entity(&name))
+                    {
+                        text.push_str(s);
+                    }
+                }
+            }
+            Event::End(ref e) => match e.local_name().as_ref() {
+                b"valueSet" => {
+                    if let Some(vs) = current.take() {
+                        sets.push(vs);
+                    }
+                }
+                b"concept" | b"exception" => {
+                    if let (Some(vs), Some(Some(c))) = (current.as_mut(), open_concept.take()) {
+                        vs.push(c);
+                    }
+                }
+                b"designation" => {
+                    if let Some((lang, text)) = open_designation.take() {
+                        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                        if !text.is_empty() {
+                            push_designation(&mut open_concept, lang, text);
+                        }
+                    }
+                }
+                _ => {}
+            },
             Event::Eof => break,
             _ => {}
         }
@@ -151,6 +223,15 @@ pub fn parse(xml: &[u8]) -> Result<Vec<ValueSet>, TerminologyError> {
     Ok(sets)
 }
 
+fn push_designation(open: &mut Option<Option<Concept>>, lang: Lang, text: String) {
+    if let Some(Some(c)) = open.as_mut() {
+        match c.designations.iter_mut().find(|d| d.lang == lang) {
+            Some(d) => d.text = text,
+            None => c.designations.push(Designation { lang, text }),
+        }
+    }
+}
+
 /// A member concept, or `None` for abstract (`A`) and deprecated (`D`) entries and for entries
 /// without a usable code or code system.
 fn concept(a: &HashMap<String, String>) -> Option<Concept> {
@@ -166,6 +247,7 @@ fn concept(a: &HashMap<String, String>) -> Option<Concept> {
         code_system: Oid::parse(a.get("codeSystem")?).ok()?,
         code_system_name: a.get("codeSystemName").cloned(),
         display_en: a.get("displayName").filter(|d| !d.is_empty()).cloned(),
+        designations: Vec::new(),
     })
 }
 
@@ -193,6 +275,7 @@ mod tests {
     <conceptList>
       <concept code="A" codeSystem="2.16.840.1.113883.5.1008" displayName="a &amp; b" level="0" type="L">
         <designation language="en-GB" displayName="a" type="fsn">a</designation>
+        <designation language="sv-SE" type="preferred">  ett A &amp; &#66; </designation>
       </concept>
       <concept code="ABS" codeSystem="2.16.840.1.113883.5.1008" displayName="abstract" type="A"/>
       <concept code="" codeSystem="2.16.840.1.113883.5.1008"/>
@@ -217,6 +300,9 @@ mod tests {
         );
         assert!(vs.contains(&nf, "OTH"));
         assert!(!vs.contains(&nf, "ABS"));
+        let ds = &vs.get(&nf, "A").unwrap().designations;
+        assert_eq!(ds.len(), 2);
+        assert_eq!((ds[1].lang, ds[1].text.as_str()), (Lang::SV, "ett A & B"));
     }
 
     #[test]

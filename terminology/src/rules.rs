@@ -133,6 +133,7 @@ mod tests {
             code_system: oid(system),
             code_system_name: None,
             display_en: None,
+            designations: Vec::new(),
         }))
     }
 

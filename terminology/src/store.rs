@@ -192,6 +192,7 @@ impl Terminology {
                     code_system: row.system.clone(),
                     code_system_name: code_systems::name(&row.system).map(str::to_owned),
                     display_en: en.clone(),
+                    designations: Vec::new(),
                 });
             }
             for d in row.designations {
@@ -292,6 +293,13 @@ impl Terminology {
                 }
             }
             for c in vs.concepts() {
+                for d in &c.designations {
+                    // The valueSet's displayName is the English display eHDSI documents use;
+                    // an en designation only fills in when it is missing.
+                    if d.lang != Lang::EN || c.display_en.is_none() {
+                        self.set_designation(&c.code_system, &c.code, d.clone());
+                    }
+                }
                 if let Some(en) = &c.display_en {
                     self.set_designation(
                         &c.code_system,
