@@ -14,6 +14,7 @@ pub mod ihe;
 pub mod pki;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod security;
 pub mod server;
 pub mod soap;
 pub mod tls;

@@ -1,0 +1,401 @@
+//! The security layer of the Country A SOAP endpoints: the eHDSI SAML assertions in the
+//! `wsse:Security` header.
+//!
+//! [`verify_assertions`] takes the raw SOAP envelope of an XCPD, XCA or XDR request and returns
+//! the [`VerifiedCaller`] the policy and audit trail work with, or a [`SecurityError`] carrying
+//! the eHDSI error code to answer with. [`check_trc_patient`] then ties the request's patient to
+//! the TRC assertion. The issuer side ([`issue_hcp_assertion`], [`issue_trc_assertion`]) builds
+//! and signs assertions for when Sweden is Country B.
+//!
+//! Signatures are verified with libxmlsec1 against keys of the [`SigningTrust`] list only; the
+//! claims are read from exactly the element the verified reference resolved to (its ID is
+//! registered once and any other attribute in the document carrying the same value is refused),
+//! which defeats signature wrapping. Nothing here logs patient identifiers, names or message
+//! content.
+
+mod assertion;
+mod errors;
+mod issue;
+mod policy;
+mod trust;
+mod xmldsig;
+
+use chrono::{DateTime, Utc};
+use libxml::parser::{Parser, ParserOptions};
+use libxml::tree::{Document, Node};
+use ncp_types::CountryCode;
+
+pub use assertion::{
+    FacilityType, HcpClaims, HcpRole, PatientRef, Permission, PurposeOfUse, TrcClaims,
+    EHDSI_AUDIENCE, HCP_QUALIFIER, HCP_ROLES, TRC_QUALIFIER,
+};
+pub use errors::{code_text, AssertionKind, SecurityError, SignatureFailure};
+pub use issue::{
+    issue_hcp_assertion, issue_trc_assertion, unsigned_hcp_assertion, unsigned_trc_assertion,
+    AssertionOptions, IssueError, SignedAssertion, SigningKey,
+};
+pub use policy::{AssertionPolicy, Transaction};
+pub use trust::{SigningTrust, TrustError};
+pub use xmldsig::KeyAlgorithm;
+
+use assertion::{children, is_element, read_common, read_hcp, read_trc, Common, SAML_NS};
+
+const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const WSSE_NS: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+
+/// The verified caller of a request: who, for what, on whose authority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCaller {
+    /// The claims of the HCP identity assertion.
+    pub hcp: HcpClaims,
+    /// The HCP identity assertion's `ID`.
+    pub hcp_assertion_id: String,
+    /// The HCP identity assertion's `Issuer`.
+    pub hcp_issuer: String,
+    /// The country of the NCP that signed the assertions (the signing certificate's `C=`).
+    pub country: CountryCode,
+    /// The TRC assertion's claims, when the request carried one.
+    pub trc: Option<TrcClaims>,
+    /// The TRC assertion's `ID`.
+    pub trc_assertion_id: Option<String>,
+    /// The transaction the assertions were checked for.
+    pub transaction: Transaction,
+    /// The earliest `NotOnOrAfter` of the assertions.
+    pub valid_until: DateTime<Utc>,
+}
+
+impl VerifiedCaller {
+    /// The patient of the TRC assertion.
+    pub fn trc_patient(&self) -> Option<&PatientRef> {
+        self.trc.as_ref().map(|t| &t.patient)
+    }
+}
+
+/// Checks that the patient the request is about is the patient of the TRC assertion (`4206`
+/// when not; `4702` when there is no TRC assertion).
+pub fn check_trc_patient(
+    caller: &VerifiedCaller,
+    patient: &PatientRef,
+) -> Result<(), SecurityError> {
+    let trc = caller
+        .trc
+        .as_ref()
+        .ok_or(SecurityError::MissingAssertion(AssertionKind::Trc))?;
+    if trc.patient.root == patient.root && trc.patient.extension.trim() == patient.extension.trim()
+    {
+        Ok(())
+    } else {
+        tracing::info!(
+            hcp_assertion = %caller.hcp_assertion_id,
+            "request patient differs from the TRC assertion's"
+        );
+        Err(SecurityError::TrcPatientMismatch)
+    }
+}
+
+/// Verifies the eHDSI assertions in the `wsse:Security` header of a SOAP `envelope` for the
+/// transaction `needs`: signatures (against `trust` only), validity at `now`, audience, issuer,
+/// the HCP's role, purpose of use and permissions, and for XCA/XDR the TRC assertion (signed by
+/// the same NCP, referring to the HCP identity assertion).
+///
+/// Pure: no I/O, no shared state besides libxmlsec1's one-time initialisation; safe to call
+/// from many threads at once.
+pub fn verify_assertions(
+    envelope: &[u8],
+    trust: &SigningTrust,
+    policy: &AssertionPolicy,
+    now: DateTime<Utc>,
+    needs: Transaction,
+) -> Result<VerifiedCaller, SecurityError> {
+    let result = verify_inner(envelope, trust, policy, now, needs);
+    match &result {
+        Ok(caller) => tracing::debug!(
+            country = %caller.country,
+            hcp_assertion = %caller.hcp_assertion_id,
+            transaction = ?needs,
+            "SAML assertions verified"
+        ),
+        Err(e) => tracing::info!(
+            code = e.ehdsi_code(),
+            reason = %e,
+            transaction = ?needs,
+            "SAML assertions refused"
+        ),
+    }
+    result
+}
+
+struct Verified {
+    node: Node,
+    id: String,
+    common: Common,
+    country: CountryCode,
+}
+
+fn verify_inner(
+    envelope: &[u8],
+    trust: &SigningTrust,
+    policy: &AssertionPolicy,
+    now: DateTime<Utc>,
+    needs: Transaction,
+) -> Result<VerifiedCaller, SecurityError> {
+    xmldsig::init();
+    let doc = parse(envelope)?;
+    let root = doc
+        .get_root_element()
+        .ok_or(SecurityError::Malformed("no root element"))?;
+    let security = security_header(&root)?;
+
+    let mut hcp_nodes = Vec::new();
+    let mut trc_nodes = Vec::new();
+    for a in children(&security, SAML_NS, "Assertion") {
+        if is_trc(&a) {
+            trc_nodes.push(a);
+        } else {
+            hcp_nodes.push(a);
+        }
+    }
+    let hcp_node = single(hcp_nodes, AssertionKind::Hcp)?
+        .ok_or(SecurityError::MissingAssertion(AssertionKind::Hcp))?;
+    let trc_node = single(trc_nodes, AssertionKind::Trc)?;
+    if needs.needs_trc() && trc_node.is_none() {
+        return Err(SecurityError::MissingAssertion(AssertionKind::Trc));
+    }
+
+    let hcp = verify_one(&doc, &root, hcp_node, AssertionKind::Hcp, trust, now)?;
+    let trc = trc_node
+        .map(|n| verify_one(&doc, &root, n, AssertionKind::Trc, trust, now))
+        .transpose()?;
+
+    let hcp_valid_until = check_conditions(&hcp.common, AssertionKind::Hcp, policy, now)?;
+    let hcp_claims = read_hcp(&hcp.node, &hcp.common)?;
+    let mut valid_until = hcp_valid_until;
+    let mut trc_claims = None;
+    let mut trc_id = None;
+    if let Some(trc) = trc {
+        if trc.country != hcp.country {
+            return Err(SecurityError::Signature {
+                kind: AssertionKind::Trc,
+                failure: SignatureFailure::OtherNcp,
+            });
+        }
+        valid_until = valid_until.min(check_conditions(
+            &trc.common,
+            AssertionKind::Trc,
+            policy,
+            now,
+        )?);
+        let claims = read_trc(&trc.node, &trc.common)?;
+        if claims.hcp_assertion_ref != hcp.id || claims.subject_id != hcp_claims.subject_id {
+            return Err(SecurityError::TrcNotForHcp);
+        }
+        if !policy.purposes.contains(&claims.purpose_of_use) {
+            return Err(SecurityError::PurposeNotAllowed);
+        }
+        trc_claims = Some(claims);
+        trc_id = Some(trc.id);
+    }
+    policy.authorise(&hcp_claims, needs)?;
+    Ok(VerifiedCaller {
+        hcp: hcp_claims,
+        hcp_assertion_id: hcp.id,
+        hcp_issuer: hcp.common.issuer,
+        country: hcp.country,
+        trc: trc_claims,
+        trc_assertion_id: trc_id,
+        transaction: needs,
+        valid_until,
+    })
+}
+
+fn parse(envelope: &[u8]) -> Result<Document, SecurityError> {
+    let options = ParserOptions {
+        recover: false,
+        no_def_dtd: true,
+        no_error: true,
+        no_warning: true,
+        no_net: true,
+        ..ParserOptions::default()
+    };
+    let doc = Parser::default()
+        .parse_string_with_options(envelope, options)
+        .map_err(|_| SecurityError::Malformed("not well-formed XML"))?;
+    // SAFETY: doc_ptr is the live document just parsed.
+    let has_dtd = unsafe { !(*doc.doc_ptr()).intSubset.is_null() };
+    if has_dtd {
+        return Err(SecurityError::Malformed("a DOCTYPE is not allowed"));
+    }
+    Ok(doc)
+}
+
+fn security_header(root: &Node) -> Result<Node, SecurityError> {
+    let ns = if is_element(root, SOAP12_NS, "Envelope") {
+        SOAP12_NS
+    } else if is_element(root, SOAP11_NS, "Envelope") {
+        SOAP11_NS
+    } else {
+        return Err(SecurityError::Malformed("not a SOAP envelope"));
+    };
+    let headers = children(root, ns, "Header");
+    let [header] = headers.as_slice() else {
+        return Err(SecurityError::Malformed("no single SOAP Header"));
+    };
+    let mut security = children(header, WSSE_NS, "Security");
+    match security.len() {
+        0 => Err(SecurityError::MissingAssertion(AssertionKind::Hcp)),
+        1 => security
+            .pop()
+            .ok_or(SecurityError::Malformed("no wsse:Security header")),
+        _ => Err(SecurityError::Malformed(
+            "more than one wsse:Security header",
+        )),
+    }
+}
+
+fn is_trc(assertion: &Node) -> bool {
+    let qualifier = children(assertion, SAML_NS, "Issuer")
+        .first()
+        .and_then(|i| i.get_attribute_no_ns("NameQualifier"));
+    match qualifier.as_deref() {
+        Some(TRC_QUALIFIER) => true,
+        Some(HCP_QUALIFIER) => false,
+        _ => !children(assertion, SAML_NS, "Advice").is_empty(),
+    }
+}
+
+fn single(mut nodes: Vec<Node>, kind: AssertionKind) -> Result<Option<Node>, SecurityError> {
+    if nodes.len() > 1 {
+        return Err(SecurityError::InvalidAssertion {
+            kind,
+            reason: "more than one such assertion in the header",
+        });
+    }
+    Ok(nodes.pop())
+}
+
+fn verify_one(
+    doc: &Document,
+    root: &Node,
+    node: Node,
+    kind: AssertionKind,
+    trust: &SigningTrust,
+    now: DateTime<Utc>,
+) -> Result<Verified, SecurityError> {
+    let sig_err = |failure| SecurityError::Signature { kind, failure };
+    let id = node
+        .get_attribute_no_ns("ID")
+        .filter(|id| valid_id(id))
+        .ok_or(SecurityError::InvalidAssertion {
+            kind,
+            reason: "no valid ID",
+        })?;
+    if !xmldsig::register_id(doc, &node, &id) || xmldsig::id_value_elsewhere(root, &node, &id) {
+        return Err(sig_err(SignatureFailure::WrongReference));
+    }
+    let (sig, certs) = xmldsig::signature_of(&node, &id).map_err(sig_err)?;
+    let candidates = trust.candidates(&certs, now);
+    if candidates.is_empty() {
+        return Err(sig_err(SignatureFailure::UntrustedSigner));
+    }
+    let mut failure = SignatureFailure::Invalid;
+    let mut country = None;
+    for signer in &candidates {
+        match xmldsig::verify(&sig, &id, &signer.der) {
+            Ok(()) => {
+                country = Some(signer.country);
+                break;
+            }
+            Err(f) => failure = f,
+        }
+    }
+    let country = country.ok_or(sig_err(failure))?;
+    let common = read_common(&node, kind)?;
+    Ok(Verified {
+        node,
+        id,
+        common,
+        country,
+    })
+}
+
+/// An XML NCName-like ID: no whitespace, quotes or characters that would change the meaning of
+/// the `#id` reference.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 256
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !id.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+fn check_conditions(
+    common: &Common,
+    kind: AssertionKind,
+    policy: &AssertionPolicy,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, SecurityError> {
+    let skew = chrono::Duration::from_std(policy.clock_skew).unwrap_or(chrono::Duration::zero());
+    let max_lifetime = match kind {
+        AssertionKind::Hcp => policy.max_hcp_lifetime,
+        AssertionKind::Trc => policy.max_trc_lifetime,
+    };
+    let max_lifetime = chrono::Duration::from_std(max_lifetime).unwrap_or(chrono::Duration::zero());
+    let not_on_or_after = common
+        .not_on_or_after
+        .ok_or(SecurityError::InvalidAssertion {
+            kind,
+            reason: "no NotOnOrAfter",
+        })?;
+    let start = common.not_before.unwrap_or(common.issue_instant);
+    if now + skew < start || now + skew < common.issue_instant {
+        return Err(SecurityError::NotYetValid(kind));
+    }
+    if now - skew >= not_on_or_after {
+        return Err(SecurityError::Expired(kind));
+    }
+    if not_on_or_after - start > max_lifetime + skew {
+        return Err(SecurityError::InvalidAssertion {
+            kind,
+            reason: "validity period longer than allowed",
+        });
+    }
+    let ours = |a: &String| policy.audiences.iter().any(|o| o == a);
+    if common.audiences.is_empty() || !common.audiences.iter().all(|r| r.iter().any(ours)) {
+        return Err(SecurityError::WrongAudience(kind));
+    }
+    Ok(not_on_or_after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(valid_id("_e3dc4e43-d1ad-4710-b8d6-deba02b6ef74"));
+        assert!(!valid_id("1abc"));
+        assert!(!valid_id("a' or '1"));
+        assert!(!valid_id(""));
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        let trust = SigningTrust::new();
+        let policy = AssertionPolicy::default();
+        for input in [
+            &b""[..],
+            b"<",
+            b"not xml",
+            b"<a/>",
+            b"<!DOCTYPE x [<!ENTITY e 'x'>]><s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope'/>",
+            b"<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope'><s:Header/></s:Envelope>",
+        ] {
+            let e = verify_assertions(input, &trust, &policy, Utc::now(), Transaction::IdentifyPatient)
+                .unwrap_err();
+            assert_eq!(e.ehdsi_code(), "4702", "{e}");
+        }
+    }
+}
