@@ -280,7 +280,7 @@ const MEDS: &[Med] = &[
         pack_text: "Burk, 100 tabletter",
         pack_content: 100.0,
         package_type: ("30066000", "Tablet container"),
-        narcotic: Some("IV"),
+        narcotic: Some("III"),
         dose: Dose {
             text: "1-2 tabletter vid behov mot smärta, högst 3 gånger per dygn",
             frequency: 3,

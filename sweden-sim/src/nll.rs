@@ -351,10 +351,7 @@ async fn operation(
             "the prescription is locked by a spärr for this caller",
         ));
     }
-    let held_by_other = store
-        .locks
-        .get(&id)
-        .is_some_and(|(holder, until)| *holder != who.hsa && *until > now);
+    let held_by_other = locked_for(store.locks.get(&id), &who.hsa, now);
     match op.as_str() {
         "$lock" => {
             if held_by_other {
@@ -388,6 +385,12 @@ async fn operation(
             "unknown operation: {other}"
         ))),
     }
+}
+
+/// Whether `lock` (holder, expiry) keeps `caller` out at `now`: held by someone else and not
+/// yet expired.
+fn locked_for(lock: Option<&(HsaId, Instant)>, caller: &HsaId, now: Instant) -> bool {
+    lock.is_some_and(|(holder, until)| holder != caller && *until > now)
 }
 
 /// The prescription id a MedicationDispense refers to.
@@ -508,12 +511,10 @@ async fn create_dispense(
             "no dispensations left on the prescription",
         ));
     }
-    if let Some((holder, until)) = store.locks.get(&rx_id) {
-        if *holder != who.hsa && *until > now {
-            return Err(FhirError::conflict(
-                "the prescription is locked by another dispensation in progress",
-            ));
-        }
+    if locked_for(store.locks.get(&rx_id), &who.hsa, now) {
+        return Err(FhirError::conflict(
+            "the prescription is locked by another dispensation in progress",
+        ));
     }
     rx.remaining -= 1;
     if rx.remaining == 0 {
@@ -677,4 +678,53 @@ async fn search_locks(
         &matches,
         |_| vec![],
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_keeps_others_out_until_it_expires() {
+        let a = HsaId::parse("SE2321000016-APO1").unwrap();
+        let b = HsaId::parse("SE2321000016-APO2").unwrap();
+        let now = Instant::now();
+        let lock = (a.clone(), now + LOCK_TTL);
+        assert!(locked_for(Some(&lock), &b, now));
+        assert!(locked_for(
+            Some(&lock),
+            &b,
+            now + LOCK_TTL - Duration::from_secs(1)
+        ));
+        assert!(
+            !locked_for(Some(&lock), &b, now + LOCK_TTL),
+            "expired after 60 s"
+        );
+        assert!(
+            !locked_for(Some(&lock), &a, now),
+            "never against its holder"
+        );
+        assert!(!locked_for(None, &b, now));
+    }
+
+    #[test]
+    fn caller_headers_are_parsed_strictly() {
+        let mut h = HeaderMap::new();
+        assert_eq!(caller(&h).unwrap_err().status, StatusCode::UNAUTHORIZED);
+        h.insert(
+            "x-caller-hsaid",
+            HeaderValue::from_static("SE2321000016-NCP1"),
+        );
+        assert_eq!(caller(&h).unwrap_err().status, StatusCode::BAD_REQUEST);
+        h.insert("x-purpose", HeaderValue::from_static("cross-border"));
+        let c = caller(&h).unwrap();
+        assert_eq!(
+            (c.purpose, c.access),
+            (Purpose::CrossBorder, Access::Normal)
+        );
+        h.insert("x-access", HeaderValue::from_static("emergency"));
+        assert_eq!(caller(&h).unwrap().access, Access::Emergency);
+        h.insert("x-caller-role", HeaderValue::from_static("janitor"));
+        assert_eq!(caller(&h).unwrap_err().status, StatusCode::BAD_REQUEST);
+    }
 }

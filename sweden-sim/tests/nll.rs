@@ -583,3 +583,25 @@ async fn concurrent_dispensing_never_oversells() {
     assert_eq!(remaining(&rx), 2);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn prescription_search_accepts_oid_spellings() {
+    let s = sims().await;
+    let n = patient("p09").id.as_str().to_owned();
+    for system in [
+        "http://electronichealth.se/identifier/samordningsnummer",
+        "1.2.752.129.2.1.3.3",
+        "urn:oid:1.2.752.129.2.1.3.3",
+    ] {
+        let q = format!("{system}|{n}");
+        let r = get_q(
+            &s.nll,
+            "MedicationRequest",
+            &[("patient.identifier", &q)],
+            &cross_border(),
+        )
+        .await;
+        assert_eq!(matches(&r.body).len(), 2, "{system}");
+    }
+    s.shutdown().await;
+}
