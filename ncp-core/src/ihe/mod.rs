@@ -1,6 +1,8 @@
 //! The IHE message layer of Sweden as country A, as pure functions between bytes and types.
 //!
+//! - [`xcpd`]: ITI-55 Cross Gateway Patient Discovery (PRPA_IN201305UV02 / PRPA_IN201306UV02).
 //! - [`xca`]: ITI-38 Cross Gateway Query and ITI-39 Cross Gateway Retrieve.
+//! - [`xdr`]: ITI-41 Provide and Register (eDispensation and its discard).
 //! - [`metadata`]: XDS metadata: slots, classifications, the typed [`metadata::DocumentEntry`].
 //! - [`errors`]: the eHDSI error codes and where each is reported.
 //!
@@ -11,6 +13,8 @@
 pub mod errors;
 pub mod metadata;
 pub mod xca;
+pub mod xcpd;
+pub mod xdr;
 
 use std::fmt;
 
