@@ -1,0 +1,245 @@
+//! Interoperability: assertions signed by XML-DSig implementations this project did not write
+//! must verify, and must fail with 4704 once an attribute is changed.
+//!
+//! - Python `signxml` (lxml + cryptography), installed into a venv under the test target dir on
+//!   first use; skipped with a message when PyPI is unreachable.
+//! - The `xmlsec1` command line tool, when installed (`apt-get install xmlsec1`).
+
+mod security_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use chrono::Utc;
+use ncp_core::security::{
+    unsigned_hcp_assertion, unsigned_trc_assertion, verify_assertions, AssertionKind,
+    AssertionPolicy, SecurityError, SignatureFailure, SignedAssertion, Transaction,
+};
+use security_support::*;
+
+const SIGNXML: &str = "signxml==5.2.0";
+
+/// The venv's python with signxml, or `None` (with the reason printed) when it cannot be set up.
+fn signxml_python() -> Option<&'static Path> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signxml-venv");
+            let python = venv.join("bin").join("python");
+            let ready = |p: &Path| {
+                Command::new(p)
+                    .args(["-c", "import signxml"])
+                    .output()
+                    .map(|o| o.status.success())
+                    .unwrap_or(false)
+            };
+            if ready(&python) {
+                return Some(python);
+            }
+            let made = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !made {
+                eprintln!("SKIPPED signxml: `python3 -m venv` is not available");
+                return None;
+            }
+            let installed = Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    SIGNXML,
+                ])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if installed && ready(&python) {
+                Some(python)
+            } else {
+                eprintln!("SKIPPED signxml: cannot install {SIGNXML} from PyPI (offline?)");
+                None
+            }
+        })
+        .as_deref()
+}
+
+fn write_inputs(dir: &Path, unsigned: &str, signer: &Signer) -> (PathBuf, PathBuf, PathBuf) {
+    let (xml, key, cert) = (
+        dir.join("unsigned.xml"),
+        dir.join("key.pem"),
+        dir.join("cert.pem"),
+    );
+    std::fs::write(&xml, unsigned).unwrap();
+    std::fs::write(&key, &signer.key_pem).unwrap();
+    std::fs::write(&cert, &signer.cert_pem).unwrap();
+    (xml, key, cert)
+}
+
+fn strip_declaration(xml: &str) -> String {
+    let xml = xml.trim_start();
+    match xml.strip_prefix("<?xml") {
+        Some(rest) => rest[rest.find("?>").unwrap() + 2..].trim_start().to_owned(),
+        None => xml.to_owned(),
+    }
+}
+
+fn signxml_sign(python: &Path, unsigned: &SignedAssertion, signer: &Signer) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let (xml, key, cert) = write_inputs(dir.path(), &unsigned.xml, signer);
+    let out = dir.path().join("signed.xml");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/sign_assertion.py");
+    let run = Command::new(python)
+        .arg(script)
+        .args([&xml, &key, &cert, &out])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "signxml failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    strip_declaration(&std::fs::read_to_string(out).unwrap())
+}
+
+/// Signs with the `xmlsec1` tool from a signature template placed after saml2:Issuer.
+fn xmlsec1_sign(unsigned: &SignedAssertion, signer: &Signer, method: &str) -> String {
+    let template = format!(
+        concat!(
+            r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"#,
+            r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
+            r#"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#{method}"/>"#,
+            r##"<ds:Reference URI="#{id}"><ds:Transforms>"##,
+            r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#,
+            r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>"#,
+            r#"<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/>"#,
+            r#"</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data>"#,
+            r#"<ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature>"#
+        ),
+        method = method,
+        id = unsigned.id
+    );
+    let with_template =
+        unsigned
+            .xml
+            .replacen("</saml2:Issuer>", &format!("</saml2:Issuer>{template}"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (xml, key, cert) = write_inputs(dir.path(), &with_template, signer);
+    let out = dir.path().join("signed.xml");
+    let run = Command::new("xmlsec1")
+        .arg("--sign")
+        .arg("--privkey-pem")
+        .arg(format!("{},{}", key.display(), cert.display()))
+        .args([
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            "--output",
+        ])
+        .arg(&out)
+        .arg(&xml)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "xmlsec1 failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    strip_declaration(&std::fs::read_to_string(out).unwrap())
+}
+
+fn check_accepts_and_refuses_tampering(pki: &TestPki, hcp_xml: &str, trc_xml: &str, country: &str) {
+    let trust = pki.trust();
+    let policy = AssertionPolicy::default();
+    let verify = |h: &str, t: &str| {
+        verify_assertions(
+            envelope(&[h, t]).as_bytes(),
+            &trust,
+            &policy,
+            Utc::now(),
+            Transaction::RetrievePrescriptions,
+        )
+    };
+    let caller = verify(hcp_xml, trc_xml).expect("independently signed assertions refused");
+    assert_eq!(caller.country.as_str(), country);
+    assert_eq!(caller.hcp.name, "Test Pharmacist");
+    assert_eq!(caller.trc_patient(), Some(&patient()));
+
+    let tampered = hcp_xml.replace("Tallinn", "Tartu");
+    assert_ne!(tampered, hcp_xml);
+    let e = verify(&tampered, trc_xml).unwrap_err();
+    assert_eq!(e.ehdsi_code(), "4704");
+    assert_eq!(
+        e,
+        SecurityError::Signature {
+            kind: AssertionKind::Hcp,
+            failure: SignatureFailure::Invalid
+        }
+    );
+    let tampered = trc_xml.replace("38201234567", "38201234568");
+    assert_ne!(tampered, trc_xml);
+    let e = verify(hcp_xml, &tampered).unwrap_err();
+    assert_eq!(e.ehdsi_code(), "4704");
+}
+
+fn unsigned_pair() -> (SignedAssertion, SignedAssertion) {
+    let now = Utc::now();
+    let h = unsigned_hcp_assertion(&hcp_claims(), &options("urn:idp:EE:countryB", now, 120));
+    let t = unsigned_trc_assertion(
+        &trc_claims(&h.id, patient()),
+        &options("urn:ncp:EE:countryB", now, 60),
+    );
+    (h, t)
+}
+
+#[test]
+fn signxml_ecdsa_signed_assertions_verify_and_tampering_is_4704() {
+    let Some(python) = signxml_python() else {
+        return;
+    };
+    let pki = TestPki::new();
+    let (h, t) = unsigned_pair();
+    let hcp_xml = signxml_sign(python, &h, &pki.ee);
+    let trc_xml = signxml_sign(python, &t, &pki.ee);
+    assert!(hcp_xml.contains("ecdsa-sha256"));
+    check_accepts_and_refuses_tampering(&pki, &hcp_xml, &trc_xml, "EE");
+}
+
+#[test]
+fn signxml_rsa_signed_assertions_verify_and_tampering_is_4704() {
+    let Some(python) = signxml_python() else {
+        return;
+    };
+    let pki = TestPki::new();
+    let Some(es) = &pki.es_rsa else {
+        eprintln!("SKIPPED: `openssl genpkey` unavailable, no RSA key to test with");
+        return;
+    };
+    let (h, t) = unsigned_pair();
+    let hcp_xml = signxml_sign(python, &h, es);
+    let trc_xml = signxml_sign(python, &t, es);
+    assert!(hcp_xml.contains("rsa-sha256"));
+    check_accepts_and_refuses_tampering(&pki, &hcp_xml, &trc_xml, "ES");
+}
+
+#[test]
+fn xmlsec1_tool_signed_assertions_verify_and_tampering_is_4704() {
+    if Command::new("xmlsec1").arg("--version").output().is_err() {
+        eprintln!("SKIPPED xmlsec1: the tool is not installed (apt-get install xmlsec1)");
+        return;
+    }
+    let pki = TestPki::new();
+    let (h, t) = unsigned_pair();
+    let hcp_xml = xmlsec1_sign(&h, &pki.ee, "ecdsa-sha256");
+    let trc_xml = xmlsec1_sign(&t, &pki.ee, "ecdsa-sha256");
+    check_accepts_and_refuses_tampering(&pki, &hcp_xml, &trc_xml, "EE");
+    if let Some(es) = &pki.es_rsa {
+        let hcp_xml = xmlsec1_sign(&h, es, "rsa-sha256");
+        let trc_xml = xmlsec1_sign(&t, es, "rsa-sha256");
+        check_accepts_and_refuses_tampering(&pki, &hcp_xml, &trc_xml, "ES");
+    }
+}
