@@ -135,7 +135,7 @@ fn luhn_ok(ten: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Completes an 11-digit prefix `YYYYMMDDNNN` with its Luhn check digit (for synthetic data).
