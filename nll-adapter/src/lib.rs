@@ -58,5 +58,38 @@ impl Default for ClientConfig {
     }
 }
 
+/// Every client, sharing one HTTP connection pool.
+#[derive(Debug, Clone)]
+pub struct NationalClients {
+    pub nll: NllClient,
+    pub pdi: PdiClient,
+    pub ntk: NtkClient,
+    pub nsr: NsrClient,
+    pub providers: ProviderClient,
+}
+
+/// Where the national services are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NationalUrls {
+    pub nll: url::Url,
+    pub pdi: url::Url,
+    pub ntk: url::Url,
+    pub nsr: url::Url,
+}
+
+impl NationalClients {
+    /// `caller` (the bridge's HSA-id) is what NTK lookups are made as.
+    pub fn new(urls: &NationalUrls, caller: ncp_types::HsaId, cfg: &ClientConfig) -> Result<Self> {
+        let c = http::client(cfg)?;
+        Ok(NationalClients {
+            nll: NllClient::with_client(c.clone(), urls.nll.clone(), cfg)?,
+            pdi: PdiClient::with_client(c.clone(), urls.pdi.clone(), cfg)?,
+            ntk: NtkClient::with_client(c.clone(), urls.ntk.clone(), cfg, caller)?,
+            nsr: NsrClient::with_client(c.clone(), urls.nsr.clone(), cfg)?,
+            providers: ProviderClient::with_client(c, cfg),
+        })
+    }
+}
+
 /// Result of the clients.
 pub type Result<T, E = AdapterError> = std::result::Result<T, E>;

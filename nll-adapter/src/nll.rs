@@ -61,8 +61,16 @@ pub struct NllClient {
 
 impl NllClient {
     pub fn new(base: Url, cfg: &ClientConfig) -> Result<Self> {
+        Self::with_client(http::client(cfg)?, base, cfg)
+    }
+
+    pub(crate) fn with_client(
+        client: reqwest::Client,
+        base: Url,
+        cfg: &ClientConfig,
+    ) -> Result<Self> {
         Ok(NllClient {
-            http: FhirHttp::new(http::client(cfg)?, base, "nll", cfg)?,
+            http: FhirHttp::new(client, base, "nll", cfg)?,
         })
     }
 

@@ -41,8 +41,16 @@ pub struct NsrClient {
 
 impl NsrClient {
     pub fn new(base: Url, cfg: &ClientConfig) -> Result<Self> {
+        Self::with_client(http::client(cfg)?, base, cfg)
+    }
+
+    pub(crate) fn with_client(
+        client: reqwest::Client,
+        base: Url,
+        cfg: &ClientConfig,
+    ) -> Result<Self> {
         Ok(NsrClient {
-            http: FhirHttp::new(http::client(cfg)?, base, "nsr", cfg)?,
+            http: FhirHttp::new(client, base, "nsr", cfg)?,
         })
     }
 

@@ -1,6 +1,6 @@
 //! The NTK client: where a care provider's FHIR server is. Answers are cached.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use cached::{Cached, TimedSizedCache};
 use ncp_types::HsaId;
@@ -22,21 +22,34 @@ pub struct ProviderEndpoint {
     pub specification: Option<String>,
 }
 
-/// Client of NTK (`…/ntk/fhir`), caching answers (found or not) for `ntk_ttl`.
-#[derive(Debug)]
+/// Client of NTK (`…/ntk/fhir`), caching answers (found or not) for `ntk_ttl`. Clones share
+/// the cache.
+#[derive(Debug, Clone)]
 pub struct NtkClient {
     http: FhirHttp,
     ctx: CallContext,
-    cache: Mutex<TimedSizedCache<HsaId, Option<ProviderEndpoint>>>,
+    cache: Arc<Mutex<TimedSizedCache<HsaId, Option<ProviderEndpoint>>>>,
 }
 
 impl NtkClient {
     /// `caller` is sent as `X-Caller-HsaId`.
     pub fn new(base: Url, cfg: &ClientConfig, caller: HsaId) -> Result<Self> {
+        Self::with_client(http::client(cfg)?, base, cfg, caller)
+    }
+
+    pub(crate) fn with_client(
+        client: reqwest::Client,
+        base: Url,
+        cfg: &ClientConfig,
+        caller: HsaId,
+    ) -> Result<Self> {
         Ok(NtkClient {
-            http: FhirHttp::new(http::client(cfg)?, base, "ntk", cfg)?,
+            http: FhirHttp::new(client, base, "ntk", cfg)?,
             ctx: CallContext::cross_border(caller, CallerRole::Ncp),
-            cache: Mutex::new(TimedSizedCache::with_size_and_lifespan(1024, cfg.ntk_ttl)),
+            cache: Arc::new(Mutex::new(TimedSizedCache::with_size_and_lifespan(
+                1024,
+                cfg.ntk_ttl,
+            ))),
         })
     }
 

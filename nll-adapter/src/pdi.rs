@@ -27,8 +27,16 @@ pub struct PdiClient {
 
 impl PdiClient {
     pub fn new(base: Url, cfg: &ClientConfig) -> Result<Self> {
+        Self::with_client(http::client(cfg)?, base, cfg)
+    }
+
+    pub(crate) fn with_client(
+        client: reqwest::Client,
+        base: Url,
+        cfg: &ClientConfig,
+    ) -> Result<Self> {
         Ok(PdiClient {
-            http: FhirHttp::new(http::client(cfg)?, base, "pdi", cfg)?,
+            http: FhirHttp::new(client, base, "pdi", cfg)?,
         })
     }
 

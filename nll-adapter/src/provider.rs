@@ -70,10 +70,14 @@ pub struct ProviderClient {
 
 impl ProviderClient {
     pub fn new(cfg: &ClientConfig) -> Result<Self> {
-        Ok(ProviderClient {
-            client: http::client(cfg)?,
+        Ok(Self::with_client(http::client(cfg)?, cfg))
+    }
+
+    pub(crate) fn with_client(client: reqwest::Client, cfg: &ClientConfig) -> Self {
+        ProviderClient {
+            client,
             cfg: cfg.clone(),
-        })
+        }
     }
 
     /// All records of `kind` about `patient` at the provider whose FHIR base is `base`.
