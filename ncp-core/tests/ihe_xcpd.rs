@@ -405,3 +405,30 @@ fn malformed_queries_are_typed_errors() {
         }
     }
 }
+
+#[test]
+fn wrong_receiver_is_ae_with_answer_not_available() {
+    let q = parse_query(&body_of(include_str!("fixtures/ihe/xcpd_request.xml"))).unwrap();
+    let outcome = DiscoveryOutcome::Refused(DiscoveryFailure::wrong_receiver());
+    let text = String::from_utf8(build_response(&q, &outcome, &responder())).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let r = doc.root_element();
+    assert_eq!(
+        attr(r, &["acknowledgement", "typeCode"], "code").as_deref(),
+        Some("AE")
+    );
+    let cap = el(r, &["controlActProcess"]).unwrap();
+    assert!(el(cap, &["subject"]).is_none());
+    let code = el(
+        cap,
+        &[
+            "reasonOf",
+            "detectedIssueEvent",
+            "mitigatedBy",
+            "detectedIssueManagement",
+            "code",
+        ],
+    )
+    .unwrap();
+    assert_eq!(code.attribute("code"), Some("AnswerNotAvailable"));
+}

@@ -114,3 +114,51 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<roxmltree::Document<'_>, IheErro
 pub(crate) fn oid_attr(s: &str, what: &'static str) -> Result<Oid, IheError> {
     Oid::parse(s).map_err(|_| IheError::Invalid(what))
 }
+
+/// A parsed IHE request, by transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IheRequest {
+    PatientDiscovery(Box<xcpd::PatientDiscoveryQuery>),
+    FindDocuments(xca::FindDocumentsQuery),
+    Retrieve(xca::RetrieveRequest),
+    ProvideAndRegister(xdr::ProvideAndRegister),
+}
+
+/// Why [`parse_request`] did not give an [`IheRequest`], and so how to answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The Action names no transaction served here: a SOAP fault
+    /// ([`crate::soap::Fault::from_error`]).
+    #[error(transparent)]
+    Soap(#[from] crate::soap::SoapError),
+    /// ITI-55: a demographics-only query is answered with a PRPA_IN201306UV02
+    /// ([`xcpd::build_response`]); a malformed one with a SOAP Sender fault.
+    #[error(transparent)]
+    Discovery(#[from] xcpd::XcpdError),
+    /// ITI-38: answered with an AdhocQueryResponse carrying [`xca::QueryError::registry_error`].
+    #[error(transparent)]
+    Query(#[from] xca::QueryError),
+    /// ITI-39: answered with a RetrieveDocumentSetResponse, status Failure, XDSRegistryError.
+    #[error("retrieve request: {0}")]
+    Retrieve(IheError),
+    /// ITI-41: answered with a RegistryResponse carrying [`xdr::XdrError::registry_error`].
+    #[error(transparent)]
+    ProvideAndRegister(#[from] xdr::XdrError),
+}
+
+/// Parses the body of `req` as the transaction its Action names.
+pub fn parse_request(req: &crate::soap::SoapRequest) -> Result<IheRequest, RequestError> {
+    use crate::soap::Transaction;
+    Ok(match req.transaction()? {
+        Transaction::CrossGatewayPatientDiscovery => {
+            IheRequest::PatientDiscovery(Box::new(xcpd::parse_query(&req.body)?))
+        }
+        Transaction::CrossGatewayQuery => IheRequest::FindDocuments(xca::parse_query(&req.body)?),
+        Transaction::CrossGatewayRetrieve => {
+            IheRequest::Retrieve(xca::parse_retrieve(&req.body).map_err(RequestError::Retrieve)?)
+        }
+        Transaction::ProvideAndRegisterDocumentSet => IheRequest::ProvideAndRegister(
+            xdr::parse_provide_and_register(&req.body, &req.attachments)?,
+        ),
+    })
+}

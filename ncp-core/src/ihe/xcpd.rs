@@ -327,6 +327,15 @@ impl DiscoveryFailure {
         }
     }
 
+    /// The query was addressed to another community (receiver homeCommunityId not ours).
+    pub fn wrong_receiver() -> Self {
+        DiscoveryFailure {
+            issue: XcpdIssue::AnswerNotAvailable,
+            error: EhdsiError::ErrorPiGeneric,
+            text: "Receiver has wrong Home Community ID.".into(),
+        }
+    }
+
     /// The national services failed.
     pub fn internal_error() -> Self {
         DiscoveryFailure {

@@ -229,8 +229,14 @@ impl std::fmt::Debug for SoapResponse {
 impl SoapResponse {
     /// The HTTP payload: plain SOAP 1.2 without attachments, MTOM with them.
     pub fn to_http(&self) -> HttpPayload {
+        self.to_http_as(!self.attachments.is_empty())
+    }
+
+    /// The HTTP payload, as MTOM when `mtom` (or when there are attachments, which need it),
+    /// else plain: answer an MTOM request in MTOM.
+    pub fn to_http_as(&self, mtom: bool) -> HttpPayload {
         let envelope = write_envelope(&self.headers, &self.body);
-        if self.attachments.is_empty() {
+        if !mtom && self.attachments.is_empty() {
             HttpPayload {
                 content_type: format!(
                     "{SOAP12_CONTENT_TYPE}; action=\"{}\"",
