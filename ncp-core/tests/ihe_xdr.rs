@@ -132,6 +132,18 @@ fn missing_pieces_are_typed() {
     assert!(matches!(e, XdrError::Message(_)));
     assert_eq!(e.registry_error().code.code(), "XDSRegistryMetadataError");
 
+    // The submission set speaks of another patient than the document.
+    let other = base.replacen(
+        "value=\"191212121212^^^&amp;1.2.752.129.2.1.3.1&amp;ISO\">\n              <rim:Name><rim:LocalizedString value=\"XDSSubmissionSet.patientId\"/>",
+        "value=\"191010101010^^^&amp;1.2.752.129.2.1.3.1&amp;ISO\">\n              <rim:Name><rim:LocalizedString value=\"XDSSubmissionSet.patientId\"/>",
+        1,
+    );
+    assert_ne!(other, base);
+    let req = parse_request(SOAP_CT, other.as_bytes(), &l).unwrap();
+    let e = parse_provide_and_register(&req.body, &[]).unwrap_err();
+    assert_eq!(e, XdrError::PatientIdDoesNotMatch);
+    assert_eq!(e.registry_error().code.code(), "XDSPatientIdDoesNotMatch");
+
     let bad_b64 = base.replace("PD94bWwg", "!!!!");
     let req = parse_request(SOAP_CT, bad_b64.as_bytes(), &l).unwrap();
     assert!(matches!(

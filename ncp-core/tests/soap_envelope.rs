@@ -202,6 +202,8 @@ fn fault_has_code_subcode_reason_and_ehdsi_detail() {
         message_id: "urn:uuid:1".into(),
         relates_to: Some("urn:uuid:req".into()),
     };
+    assert_eq!(fault.http_status(), 400);
+    assert_eq!(ncp_core::soap::Fault::receiver("later").http_status(), 500);
     let http = fault.to_http(&headers);
     let text = String::from_utf8(http.body).unwrap();
     let doc = roxmltree::Document::parse(&text).unwrap();

@@ -207,6 +207,7 @@ pub enum XdsError {
     XdsUnknownCommunity,
     XdsUnknownRepositoryId,
     XdsUnknownPatientId,
+    XdsPatientIdDoesNotMatch,
     XdsRegistryMetadataError,
 }
 
@@ -222,6 +223,7 @@ impl XdsError {
             XdsError::XdsUnknownCommunity => "XDSUnknownCommunity",
             XdsError::XdsUnknownRepositoryId => "XDSUnknownRepositoryId",
             XdsError::XdsUnknownPatientId => "XDSUnknownPatientId",
+            XdsError::XdsPatientIdDoesNotMatch => "XDSPatientIdDoesNotMatch",
             XdsError::XdsRegistryMetadataError => "XDSRegistryMetadataError",
         }
     }

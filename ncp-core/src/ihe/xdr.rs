@@ -138,6 +138,9 @@ pub enum XdrError {
     /// A Document without its ExtrinsicObject.
     #[error("a document has no metadata")]
     MissingMetadata,
+    /// A document's patient is not the submission set's (ITI TF-3 §4.2.2: they must agree).
+    #[error("the patient of a document differs from the submission set's")]
+    PatientIdDoesNotMatch,
 }
 
 impl XdrError {
@@ -149,6 +152,9 @@ impl XdrError {
             }
             XdrError::MissingMetadata => {
                 RegistryError::xds(XdsError::XdsMissingDocumentMetadata, self.to_string())
+            }
+            XdrError::PatientIdDoesNotMatch => {
+                RegistryError::xds(XdsError::XdsPatientIdDoesNotMatch, self.to_string())
             }
             XdrError::Message(e) => {
                 RegistryError::xds(XdsError::XdsRegistryMetadataError, e.to_string())
@@ -236,6 +242,11 @@ pub fn parse_provide_and_register(
     }
     if documents.is_empty() {
         return Err(IheError::Missing("ExtrinsicObject").into());
+    }
+    if let Some(p) = &submission_set.patient {
+        if documents.iter().any(|d| &d.patient != p) {
+            return Err(XdrError::PatientIdDoesNotMatch);
+        }
     }
     if docs.iter().any(|d| {
         !documents

@@ -106,6 +106,15 @@ impl Fault {
         self
     }
 
+    /// The HTTP status of the fault (SOAP 1.2 Part 2 §7.5.1.2): 400 for a Sender fault, 500
+    /// otherwise.
+    pub fn http_status(&self) -> u16 {
+        match self.code {
+            FaultCode::Sender => 400,
+            _ => 500,
+        }
+    }
+
     /// The fault for a request that could not be parsed.
     pub fn from_error(e: &SoapError) -> Self {
         let f = Fault::sender(e.to_string());
