@@ -5,6 +5,48 @@
 //! transformation consumes FHIR JSON); searches follow `next` links up to
 //! [`ClientConfig::max_pages`] and flatten the pages into a [`SearchResult`]. Failures are an
 //! [`AdapterError`] mapped from the HTTP status and the `OperationOutcome`.
+//!
+//! ```no_run
+//! # async fn demo(urls: nll_adapter::NationalUrls) -> nll_adapter::Result<()> {
+//! use ncp_types::{DispensationId, HsaId, PersonId};
+//! use nll_adapter::*;
+//!
+//! let bridge = HsaId::parse("SE2321000016-NCP1").expect("HSA-id");
+//! let clients = NationalClients::new(&urls, bridge.clone(), &ClientConfig::default())?;
+//! let ctx = CallContext::cross_border(bridge, CallerRole::Ncp);
+//! let patient = PersonId::parse("19121212-1212").expect("personnummer");
+//!
+//! if clients.nsr.blocks(&ctx, &patient).await?.contains(&Block::OptOut) {
+//!     return Ok(());
+//! }
+//! let rx = clients
+//!     .nll
+//!     .prescriptions_with_status(&ctx, &patient, &[PrescriptionStatus::Active])
+//!     .await?;
+//! for m in rx.matches() {
+//!     let medication = rx.resolve(m["medicationReference"]["reference"].as_str().unwrap_or(""));
+//!     # let _ = medication;
+//! }
+//! for listing in clients.pdi.providers(&ctx, &patient).await? {
+//!     if let Some(endpoint) = clients.ntk.endpoint(&listing.hsa_id).await? {
+//!         for kind in &listing.categories {
+//!             let records = clients.providers.fetch(&ctx, &endpoint.address, &patient, *kind).await?;
+//!             # let _ = records;
+//!         }
+//!     }
+//! }
+//! let dispense = serde_json::json!({
+//!     "resourceType": "MedicationDispense",
+//!     "authorizingPrescription": [{ "reference": "MedicationRequest/rx-p01-01" }],
+//! });
+//! let done = clients
+//!     .nll
+//!     .dispense(&ctx, &dispense, &DispensationId::new("eD-1").expect("id"))
+//!     .await?;
+//! clients.nll.discard(&ctx, &done.id).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod bundle;
 mod context;

@@ -978,7 +978,7 @@ fn nll(today: NaiveDate) -> NllData {
             "id": format!("pr-{}", p.doctor_hsa),
             "identifier": [{ "system": HSA_ID_URI, "value": p.doctor_hsa }],
             "name": [{ "family": p.doctor_family, "given": [p.doctor_given], "prefix": ["Dr."] }],
-            "qualification": [{ "code": { "coding": [{ "system": "urn:oid:1.2.752.29.23.1.6", "code": "LK", "display": "Läkare" }] } }],
+            "qualification": [{ "code": { "text": "Läkare" } }],
         }));
         organizations.push(json!({
             "resourceType": "Organization",
