@@ -13,8 +13,9 @@ use std::sync::OnceLock;
 
 use chrono::Utc;
 use ncp_core::security::{
-    unsigned_hcp_assertion, unsigned_trc_assertion, verify_assertions, AssertionKind,
-    AssertionPolicy, SecurityError, SignatureFailure, SignedAssertion, Transaction,
+    issue_hcp_assertion, issue_trc_assertion, unsigned_hcp_assertion, unsigned_trc_assertion,
+    verify_assertions, AssertionKind, AssertionPolicy, SecurityError, SignatureFailure,
+    SignedAssertion, Transaction,
 };
 use security_support::*;
 
@@ -241,5 +242,61 @@ fn xmlsec1_tool_signed_assertions_verify_and_tampering_is_4704() {
         let hcp_xml = xmlsec1_sign(&h, es, "rsa-sha256");
         let trc_xml = xmlsec1_sign(&t, es, "rsa-sha256");
         check_accepts_and_refuses_tampering(&pki, &hcp_xml, &trc_xml, "ES");
+    }
+}
+
+/// signxml's verdict on an assertion and the certificate it should be signed with: the
+/// verified assertion's ID, or `None`.
+fn signxml_verify(python: &Path, signed_xml: &str, signer: &Signer) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let (xml, cert) = (dir.path().join("signed.xml"), dir.path().join("cert.pem"));
+    std::fs::write(&xml, signed_xml).unwrap();
+    std::fs::write(&cert, &signer.cert_pem).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/verify_assertion.py");
+    let run = Command::new(python)
+        .arg(script)
+        .args([&xml, &cert])
+        .output()
+        .unwrap();
+    if !run.status.success() {
+        eprintln!(
+            "signxml refused: {}",
+            String::from_utf8_lossy(&run.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+        return None;
+    }
+    Some(String::from_utf8_lossy(&run.stdout).trim().to_owned())
+}
+
+#[test]
+fn our_issued_assertions_verify_in_signxml() {
+    let Some(python) = signxml_python() else {
+        return;
+    };
+    let pki = TestPki::new();
+    let now = Utc::now();
+    let mut signers = vec![&pki.ee];
+    signers.extend(pki.es_rsa.as_ref());
+    for signer in signers {
+        let h = issue_hcp_assertion(
+            &hcp_claims(),
+            &options("urn:idp:SE:countryB", now, 120),
+            &signer.key,
+        )
+        .unwrap();
+        let t = issue_trc_assertion(
+            &trc_claims(&h.id, patient()),
+            &options("urn:ncp:SE:countryB", now, 60),
+            &signer.key,
+        )
+        .unwrap();
+        assert_eq!(signxml_verify(python, &h.xml, signer), Some(h.id.clone()));
+        assert_eq!(signxml_verify(python, &t.xml, signer), Some(t.id.clone()));
+        let tampered = h.xml.replace("Tallinn", "Tartu");
+        assert_eq!(signxml_verify(python, &tampered, signer), None);
+        assert_eq!(signxml_verify(python, &h.xml, &pki.stranger), None);
     }
 }
