@@ -15,6 +15,13 @@ use crate::{server, tls};
 pub enum StartError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("terminology.mvc_dir: {0}")]
+    Terminology(#[from] terminology::TerminologyError),
+    #[error("terminology.grpc_listen: cannot listen on {addr}: {source}")]
+    BindGrpc {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server.listen: cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -25,6 +32,7 @@ pub enum StartError {
 /// A bridge whose listener is bound but not yet serving.
 pub struct Bridge {
     listener: TcpListener,
+    grpc: Option<TcpListener>,
     tls: Arc<rustls::ServerConfig>,
     state: AppState,
 }
@@ -33,12 +41,22 @@ impl Bridge {
     /// Loads the certificates and binds the listener; fails early with the offending key.
     pub async fn bind(config: Config) -> Result<Bridge, StartError> {
         let tls = tls::server_config(&config.tls)?;
+        install_terminology(config.terminology.mvc_dir.as_deref())?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        let grpc = match config.terminology.grpc_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::BindGrpc { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Bridge {
             listener,
+            grpc,
             tls,
             state: AppState {
                 config: Arc::new(config),
@@ -53,12 +71,51 @@ impl Bridge {
             .unwrap_or(self.state.config.server.listen)
     }
 
+    /// The gRPC TerminologyService's bound address, when configured.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tracing::info!(addr = %self.local_addr(), "NCP bridge listening (mutual TLS)");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let grpc = self.grpc.map(|listener| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                if let Ok(addr) = listener.local_addr() {
+                    tracing::info!(%addr, "gRPC TerminologyService listening");
+                }
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                let result = tonic::transport::Server::builder()
+                    .add_service(terminology::grpc::default_service())
+                    .serve_with_incoming_shutdown(incoming, async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "gRPC TerminologyService failed");
+                }
+            })
+        });
         server::serve(self.listener, self.tls, router(self.state), shutdown).await;
+        let _ = stop_tx.send(true);
+        if let Some(task) = grpc {
+            let _ = task.await;
+        }
         tracing::info!("NCP bridge stopped");
     }
+}
+
+/// Loads the terminology (embedded data plus the configured MVC) and makes it the process
+/// default every transformation uses. A second bridge in the same process (tests) keeps the
+/// first one's, which is loaded from the same data.
+fn install_terminology(mvc_dir: Option<&std::path::Path>) -> Result<(), StartError> {
+    let t = terminology::Terminology::load(mvc_dir)?;
+    if terminology::Terminology::install(t).is_err() {
+        tracing::debug!("terminology already installed in this process");
+    }
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -91,12 +91,15 @@ impl NationalServices {
     }
 }
 
-/// Terminology data.
+/// Terminology data, and the gRPC TerminologyService other Swedish systems may share.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TerminologyConfig {
     /// A directory of eHDSI MVC value sets (`voc-*.xml`) to load over the embedded data.
     pub mvc_dir: Option<PathBuf>,
+    /// Where to serve the gRPC TerminologyService (plain HTTP/2, for the internal network);
+    /// not served when absent.
+    pub grpc_listen: Option<SocketAddr>,
 }
 
 /// A configuration problem, naming the key.

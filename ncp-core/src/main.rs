@@ -43,6 +43,9 @@ enum Command {
         /// Share of simulator requests that fail (0.0 to 1.0).
         #[arg(long, default_value_t = 0.0)]
         sim_fail_rate: f64,
+        /// Where to serve the gRPC TerminologyService ("off" to not serve it).
+        #[arg(long, default_value = "127.0.0.1:9190")]
+        terminology_grpc: String,
     },
     /// Run the bridge with a configuration file.
     Serve {
@@ -81,10 +84,17 @@ fn main() -> ExitCode {
                 sim_base_port,
                 sim_latency_ms,
                 sim_fail_rate,
+                terminology_grpc,
             } => {
                 if !(0.0..=1.0).contains(&sim_fail_rate) {
                     return Err("--sim-fail-rate: must be between 0.0 and 1.0".into());
                 }
+                let grpc_listen = match terminology_grpc.as_str() {
+                    "off" => None,
+                    addr => Some(addr.parse::<SocketAddr>().map_err(|e| {
+                        format!("--terminology-grpc: {addr} is not an address: {e}")
+                    })?),
+                };
                 let opts = SandboxOptions {
                     data_dir,
                     listen,
@@ -94,6 +104,7 @@ fn main() -> ExitCode {
                         fail_rate: sim_fail_rate,
                         ..Default::default()
                     },
+                    grpc_listen,
                 };
                 sandbox::run(opts, shutdown_signal())
                     .await

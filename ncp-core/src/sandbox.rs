@@ -28,6 +28,8 @@ pub struct SandboxOptions {
     pub sim_base_port: u16,
     /// Faults every simulator starts with.
     pub faults: sweden_sim::Faults,
+    /// Where to serve the gRPC TerminologyService.
+    pub grpc_listen: Option<SocketAddr>,
 }
 
 impl Default for SandboxOptions {
@@ -37,6 +39,7 @@ impl Default for SandboxOptions {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8443),
             sim_base_port: 9100,
             faults: sweden_sim::Faults::default(),
+            grpc_listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9190)),
         }
     }
 }
@@ -60,6 +63,7 @@ pub enum SandboxError {
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxEndpoints {
     pub bridge: String,
+    pub terminology_grpc: Option<String>,
     pub simulators: Vec<(String, String)>,
     pub pki_dir: PathBuf,
     pub ca_cert: PathBuf,
@@ -135,6 +139,7 @@ pub async fn run(
         },
         terminology: TerminologyConfig {
             mvc_dir: mvc.canonicalize().ok(),
+            grpc_listen: opts.grpc_listen,
         },
     };
     let config_path = data_dir.join("ncp.toml");
@@ -143,6 +148,7 @@ pub async fn run(
     let bridge = Bridge::bind(config).await?;
     let endpoints = SandboxEndpoints {
         bridge: format!("https://{}", bridge.local_addr()),
+        terminology_grpc: bridge.grpc_addr().map(|a| format!("http://{a}")),
         simulators: sims
             .endpoints()
             .into_iter()
@@ -186,6 +192,9 @@ fn banner(e: &SandboxEndpoints, generated: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "\nSandbox Sweden is up.\n");
     let _ = writeln!(s, "  NCP bridge (mutual TLS)      {}", e.bridge);
+    if let Some(grpc) = &e.terminology_grpc {
+        let _ = writeln!(s, "  Terminology gRPC             {grpc}");
+    }
     for (name, url) in &e.simulators {
         let _ = writeln!(s, "  {name:<28} {url}");
     }

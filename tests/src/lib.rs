@@ -49,6 +49,7 @@ impl Sandbox {
         let started = Instant::now();
         let mut child = Command::new(ncp_binary())
             .args(["sandbox", "--listen", "127.0.0.1:0", "--sim-base-port", "0"])
+            .args(["--terminology-grpc", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra_args)

@@ -190,3 +190,35 @@ hsa_id = "SE123-1"
     assert!(err.contains("ncp.home_community_id"), "{err}");
     assert!(err.contains("not-an-oid"), "{err}");
 }
+
+#[test]
+fn the_terminology_grpc_service_translates_to_swedish() {
+    use terminology::grpc::proto::{Coding, TranslateRequest};
+    use terminology::grpc::TerminologyServiceClient;
+
+    let sb = Sandbox::start(&[]);
+    let url = sb.endpoints["terminology_grpc"]
+        .as_str()
+        .expect("the sandbox serves the terminology over gRPC")
+        .to_owned();
+    assert!(sb.banner.contains(&url));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let answer = rt.block_on(async {
+        let mut client = TerminologyServiceClient::connect(url).await.unwrap();
+        client
+            .translate(TranslateRequest {
+                coding: Some(Coding {
+                    code: "10219000".into(),
+                    system: "urn:oid:0.4.0.127.0.16.1.1.2.1".into(),
+                    ..Default::default()
+                }),
+                language: "sv-SE".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    assert_eq!(answer.language, "sv");
+    let display = answer.coding.unwrap().display;
+    assert!(display.to_lowercase().contains("tablett"), "{display}");
+}
