@@ -3,19 +3,34 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, OnceLock};
 
 use cda_fhir_transform::to_cda::{Address, CdaOptions, NcpOrganisation};
 use chrono::{DateTime, FixedOffset};
 use ncp_types::{CountryCode, Oid, PrescriptionId};
 use serde_json::Value;
+use terminology::Terminology;
 
 /// The Swedish NCP's (test) OID arc.
 pub const NCP_ROOT: &str = "1.2.752.129.2.99.1";
 
+/// The terminology for the tests: embedded data plus the official Wave 8 MVC value sets from
+/// `../shared` when it is there (independent of the working directory and `$NCP_MVC_DIR`).
+pub fn terminology() -> Arc<Terminology> {
+    static T: OnceLock<Arc<Terminology>> = OnceLock::new();
+    T.get_or_init(|| {
+        let mvc = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/ehdsi/schematron-wave8/include");
+        let dir = mvc.is_dir().then_some(mvc.as_path());
+        Arc::new(Terminology::load(dir).expect("terminology"))
+    })
+    .clone()
+}
+
 pub fn options() -> CdaOptions {
     let now: DateTime<FixedOffset> =
         DateTime::parse_from_rfc3339("2026-11-24T12:00:00+01:00").expect("fixed time");
-    CdaOptions::under(
+    let mut opts = CdaOptions::under(
         &Oid::parse(NCP_ROOT).expect("oid"),
         now,
         NcpOrganisation {
@@ -29,7 +44,9 @@ pub fn options() -> CdaOptions {
             },
             telecom: Some("tel:+46104586200".into()),
         },
-    )
+    );
+    opts.terminology = Some(terminology());
+    opts
 }
 
 pub fn fixtures_dir() -> PathBuf {

@@ -87,7 +87,7 @@ pub(crate) fn write(
         },
     );
     x.newline();
-    narrative::write_text(&mut x, &narrative::dispensation(d));
+    narrative::write_text(&mut x, &narrative::dispensation(d, opts.terminology()));
     x.newline();
     x.start("entry", &[("typeCode", "COMP")]);
     supply(&mut x, d, opts)?;
@@ -133,7 +133,7 @@ fn supply(x: &mut Xml, d: &DispenseView, opts: &CdaOptions) -> Result<(), ToCdaE
         ],
     );
     x.start("product", &[("typeCode", "PRD")]);
-    product::manufactured_product(x, &d.medication)?;
+    product::manufactured_product(x, &d.medication, opts.terminology())?;
     x.end();
     x.start("performer", &[("typeCode", "PRF")]);
     x.start("assignedEntity", &[("classCode", "ASSIGNED")]);
@@ -154,7 +154,7 @@ fn supply(x: &mut Xml, d: &DispenseView, opts: &CdaOptions) -> Result<(), ToCdaE
         .as_ref()
         .filter(|m| m.amount.is_some())
         .unwrap_or(&d.medication);
-    product::manufactured_product(x, prescribed)?;
+    product::manufactured_product(x, prescribed, opts.terminology())?;
     x.end();
     x.end();
     x.end();

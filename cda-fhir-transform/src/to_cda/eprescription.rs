@@ -58,7 +58,7 @@ pub(crate) fn write(
         },
         opts,
     );
-    let blocks = narrative::prescription(p);
+    let blocks = narrative::prescription(p, opts.terminology());
     match level {
         Level::L3 => structured_body(&mut x, p, opts, &blocks)?,
         Level::L1 => {
@@ -183,6 +183,7 @@ fn substance_administration(
     p: &PrescriptionView,
     opts: &CdaOptions,
 ) -> Result<(), ToCdaError> {
+    let t = opts.terminology();
     x.start(
         "substanceAdministration",
         &[("classCode", "SBADM"), ("moodCode", "INT")],
@@ -228,20 +229,20 @@ fn substance_administration(
                 x,
                 "routeCode",
                 &[],
-                &transcode(route, value_sets::ROUTE_OF_ADMINISTRATION),
+                &transcode(t, route, value_sets::ROUTE_OF_ADMINISTRATION),
             );
         }
         if let Some(dose) = &d.dose {
             let unit = dose
                 .ucum_code
                 .as_deref()
-                .filter(|u| is_ehdsi_unit(u))
+                .filter(|u| is_ehdsi_unit(t, u))
                 .unwrap_or("1");
             x.empty("doseQuantity", &[("value", &dose.value), ("unit", unit)]);
         }
     }
     x.start("consumable", &[("typeCode", "CSM")]);
-    product::manufactured_product(x, &p.medication)?;
+    product::manufactured_product(x, &p.medication, t)?;
     x.end();
     // Dispensing request: packages per dispensation and number of dispensations.
     let quantity = p.quantity.as_ref().ok_or_else(|| ToCdaError::Missing {

@@ -28,9 +28,12 @@ mod product;
 mod terms;
 mod xml;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, FixedOffset};
 use ncp_types::{Oid, PrescriptionId};
 use serde_json::Value;
+use terminology::Terminology;
 use tracing::debug;
 
 pub use fhir::Address;
@@ -60,7 +63,7 @@ pub struct NcpOrganisation {
 }
 
 /// What the writers need besides the FHIR data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CdaOptions {
     /// Root of the CDA document ids this NCP issues (`ClinicalDocument/id/@root`).
     pub document_id_root: Oid,
@@ -71,9 +74,20 @@ pub struct CdaOptions {
     /// The document's creation time (`ClinicalDocument/effectiveTime`).
     pub now: DateTime<FixedOffset>,
     pub custodian: NcpOrganisation,
+    /// The terminology to transcode with; `None` uses [`Terminology::embedded`] (embedded
+    /// data plus the MVC from `$NCP_MVC_DIR` or the default shared directory).
+    pub terminology: Option<Arc<Terminology>>,
 }
 
 impl CdaOptions {
+    /// The terminology the writers use.
+    pub fn terminology(&self) -> &Terminology {
+        match &self.terminology {
+            Some(t) => t,
+            None => Terminology::embedded(),
+        }
+    }
+
     /// Options under the NCP's own OID arc: documents `{ncp_root}.1`, NLL prescriptions
     /// `{ncp_root}.2`, dispensations `{ncp_root}.3`; the custodian is the NCP.
     pub fn under(
@@ -90,6 +104,7 @@ impl CdaOptions {
             dispense_id_root: arc(3),
             now,
             custodian,
+            terminology: None,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! both as the CDA section narrative (a two-column Swedish/English table that the schematron
 //! requires and the structured entries reference by ID) and as the L1 PDF.
 
+use terminology::Terminology;
+
 use super::fhir::{DispenseView, MedicationView, PrescriptionView, ProfessionalView};
 use super::terms;
 use super::xml::Xml;
@@ -43,8 +45,8 @@ fn push_opt(rows: &mut Vec<Row>, label: &'static str, value: Option<String>) {
     }
 }
 
-fn with_english(display: Option<&str>, code: &terminology::Coded) -> String {
-    let en = terms::english(code);
+fn with_english(t: &Terminology, display: Option<&str>, code: &terminology::Coded) -> String {
+    let en = terms::english(t, code);
     match (display, en) {
         (Some(d), Some(e)) if !d.eq_ignore_ascii_case(&e) => format!("{d} / {e}"),
         (Some(d), _) => d.to_owned(),
@@ -53,7 +55,7 @@ fn with_english(display: Option<&str>, code: &terminology::Coded) -> String {
     }
 }
 
-fn medication_rows(m: &MedicationView) -> Vec<Row> {
+fn medication_rows(m: &MedicationView, t: &Terminology) -> Vec<Row> {
     let mut rows = vec![row("Läkemedel / Medicinal product", &m.name)];
     push_opt(
         &mut rows,
@@ -73,7 +75,7 @@ fn medication_rows(m: &MedicationView) -> Vec<Row> {
         "Beredningsform / Dose form",
         m.form
             .as_ref()
-            .map(|f| with_english(f.display.as_deref(), f)),
+            .map(|f| with_english(t, f.display.as_deref(), f)),
     );
     let strengths: Vec<String> = m
         .ingredients
@@ -104,8 +106,8 @@ fn medication_rows(m: &MedicationView) -> Vec<Row> {
     if let Some(a) = &m.amount {
         package.push(a.numerator.human());
     }
-    if let Some(t) = &m.package_type {
-        package.push(with_english(t.display.as_deref(), t));
+    if let Some(pt) = &m.package_type {
+        package.push(with_english(t, pt.display.as_deref(), pt));
     }
     if !package.is_empty() {
         rows.push(row("Förpackning / Package", package.join(", ")));
@@ -129,12 +131,12 @@ fn professional_rows(p: &ProfessionalView, role: &'static str) -> Vec<Row> {
         "Adress / Address",
         p.organization.address.as_ref().map(|a| a.human()),
     );
-    let phones: Vec<&str> = p
-        .telecom
-        .iter()
-        .chain(p.organization.telecom.iter())
-        .map(|t| t.value.as_str())
-        .collect();
+    let mut phones: Vec<&str> = Vec::new();
+    for t in p.telecom.iter().chain(p.organization.telecom.iter()) {
+        if !phones.contains(&t.value.as_str()) {
+            phones.push(&t.value);
+        }
+    }
     if !phones.is_empty() {
         rows.push(row("Kontakt / Contact", phones.join(", ")));
     }
@@ -157,7 +159,7 @@ fn patient_rows(p: &super::fhir::PatientView) -> Vec<Row> {
 }
 
 /// The ePrescription's narrative.
-pub(crate) fn prescription(p: &PrescriptionView) -> Vec<Block> {
+pub(crate) fn prescription(p: &PrescriptionView, t: &Terminology) -> Vec<Block> {
     let mut dosage = Vec::new();
     let texts: Vec<&str> = p.dosage.iter().filter_map(|d| d.text.as_deref()).collect();
     dosage.push(Row {
@@ -172,7 +174,7 @@ pub(crate) fn prescription(p: &PrescriptionView) -> Vec<Block> {
     if let Some(route) = p.dosage.iter().find_map(|d| d.route.as_ref()) {
         dosage.push(row(
             "Administrationssätt / Route of administration",
-            with_english(route.display.as_deref(), route),
+            with_english(t, route.display.as_deref(), route),
         ));
     }
 
@@ -229,7 +231,7 @@ pub(crate) fn prescription(p: &PrescriptionView) -> Vec<Block> {
         },
         Block {
             heading: "Läkemedel / Medicine",
-            rows: medication_rows(&p.medication),
+            rows: medication_rows(&p.medication, t),
         },
         Block {
             heading: "Dosering / Dosage",
@@ -247,8 +249,8 @@ pub(crate) fn prescription(p: &PrescriptionView) -> Vec<Block> {
 }
 
 /// The eDispensation's narrative.
-pub(crate) fn dispensation(d: &DispenseView) -> Vec<Block> {
-    let mut dispensed = medication_rows(&d.medication);
+pub(crate) fn dispensation(d: &DispenseView, t: &Terminology) -> Vec<Block> {
+    let mut dispensed = medication_rows(&d.medication, t);
     dispensed.push(row(
         "Expedierad mängd / Dispensed quantity",
         d.quantity.human(),

@@ -2,7 +2,7 @@
 //! `manufacturedMaterial` 3.30) shared by the ePrescription and the eDispensation.
 
 use ncp_types::systems::{NPL_ID_OID, NPL_PACK_ID_OID};
-use terminology::value_sets;
+use terminology::{value_sets, Terminology};
 
 use super::fhir::MedicationView;
 use super::terms::transcode;
@@ -12,7 +12,11 @@ use super::ToCdaError;
 /// Writes `<manufacturedProduct>` for `m`. Every code goes through the terminology: dose form
 /// (eHDSIDoseForm), package (eHDSIPackage), ATC (eHDSIActiveIngredient); an unmapped code
 /// becomes `nullFlavor="OTH"` with the original as `<translation>`.
-pub(crate) fn manufactured_product(x: &mut Xml, m: &MedicationView) -> Result<(), ToCdaError> {
+pub(crate) fn manufactured_product(
+    x: &mut Xml,
+    m: &MedicationView,
+    t: &Terminology,
+) -> Result<(), ToCdaError> {
     let amount = m.amount.as_ref().ok_or_else(|| ToCdaError::Missing {
         path: "Medication.amount (package content)".into(),
     })?;
@@ -46,7 +50,7 @@ pub(crate) fn manufactured_product(x: &mut Xml, m: &MedicationView) -> Result<()
             x,
             "pharm:formCode",
             &[],
-            &transcode(f, value_sets::DOSE_FORM),
+            &transcode(t, f, value_sets::DOSE_FORM),
         ),
         None => {
             x.empty("pharm:formCode", &[("nullFlavor", "UNK")]);
@@ -73,7 +77,12 @@ pub(crate) fn manufactured_product(x: &mut Xml, m: &MedicationView) -> Result<()
         }
     }
     match &m.package_type {
-        Some(t) => xml::coded(x, "pharm:formCode", &[], &transcode(t, value_sets::PACKAGE)),
+        Some(pt) => xml::coded(
+            x,
+            "pharm:formCode",
+            &[],
+            &transcode(t, pt, value_sets::PACKAGE),
+        ),
         None => {
             x.empty("pharm:formCode", &[("nullFlavor", "UNK")]);
         }
@@ -90,7 +99,7 @@ pub(crate) fn manufactured_product(x: &mut Xml, m: &MedicationView) -> Result<()
             x,
             "pharm:code",
             &[],
-            &transcode(atc, value_sets::ACTIVE_INGREDIENT),
+            &transcode(t, atc, value_sets::ACTIVE_INGREDIENT),
         );
         if let Some(d) = &atc.display {
             x.leaf("pharm:name", &[], d);
@@ -110,13 +119,13 @@ pub(crate) fn manufactured_product(x: &mut Xml, m: &MedicationView) -> Result<()
             "pharm:ingredientSubstance",
             &[("classCode", "MMAT"), ("determinerCode", "KIND")],
         );
-        let t = transcode(&ing.substance, value_sets::ACTIVE_INGREDIENT);
-        xml::coded(x, "pharm:code", &[], &t);
+        let tc = transcode(t, &ing.substance, value_sets::ACTIVE_INGREDIENT);
+        xml::coded(x, "pharm:code", &[], &tc);
         let name = ing
             .substance
             .display
             .as_deref()
-            .or_else(|| t.target().and_then(|c| c.display.as_deref()));
+            .or_else(|| tc.target().and_then(|c| c.display.as_deref()));
         if let Some(n) = name {
             x.leaf("pharm:name", &[], n);
         }

@@ -3,16 +3,12 @@
 
 use terminology::{value_sets, Coded, Lang, Terminology, Transcoded};
 
-fn t() -> &'static Terminology {
-    Terminology::embedded()
-}
-
 /// Transcodes `coded` into the eHDSI value set `value_set`. Members and mapped targets carry the
 /// English display when the terminology knows it; the original is always kept.
-pub(crate) fn transcode(coded: &Coded, value_set: &str) -> Transcoded {
-    match t().transcode(coded, value_set) {
+pub(crate) fn transcode(t: &Terminology, coded: &Coded, value_set: &str) -> Transcoded {
+    match t.transcode(coded, value_set) {
         Transcoded::Member(mut c) => {
-            if let Some(en) = t().display(&c.code_system, &c.code, Lang::EN) {
+            if let Some(en) = t.display(&c.code_system, &c.code, Lang::EN) {
                 c.display = Some(en);
             }
             Transcoded::Member(c)
@@ -22,18 +18,18 @@ pub(crate) fn transcode(coded: &Coded, value_set: &str) -> Transcoded {
 }
 
 /// The English display of a code, if known (for narratives next to the Swedish one).
-pub(crate) fn english(coded: &Coded) -> Option<String> {
-    t().display(&coded.code_system, &coded.code, Lang::EN)
+pub(crate) fn english(t: &Terminology, coded: &Coded) -> Option<String> {
+    t.display(&coded.code_system, &coded.code, Lang::EN)
 }
 
 /// Whether a UCUM unit is in eHDSIUnit (otherwise quantities fall back to a unit the schema
 /// accepts and keep the original in the narrative).
-pub(crate) fn is_ehdsi_unit(unit: &str) -> bool {
+pub(crate) fn is_ehdsi_unit(t: &Terminology, unit: &str) -> bool {
     if unit == "1" || (unit.starts_with('{') && unit.ends_with('}')) {
         return true;
     }
     match ncp_types::Oid::parse(ncp_types::systems::UCUM_OID) {
-        Ok(ucum) => t().contains(value_sets::UNIT, &Coded::new(unit, ucum)),
+        Ok(ucum) => t.contains(value_sets::UNIT, &Coded::new(unit, ucum)),
         Err(_) => false,
     }
 }

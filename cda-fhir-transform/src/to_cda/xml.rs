@@ -6,12 +6,33 @@
 //! attribute values are escaped with `quick_xml::escape` (which only allocates when something
 //! needs escaping).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use quick_xml::escape::{escape, partial_escape};
 use terminology::{Coded, Transcoded};
 
 use super::fhir::{Address, Quantity, Telecom, TelecomSystem};
+
+/// `s` without the characters XML 1.0 forbids (C0 controls other than tab, LF, CR, and
+/// U+FFFE/U+FFFF), which are replaced by U+FFFD; borrowed when there are none.
+fn xml_chars(s: &str) -> Cow<'_, str> {
+    let forbidden = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+    };
+    if s.bytes()
+        .all(|b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r'))
+        && !s.contains(['\u{FFFE}', '\u{FFFF}'])
+    {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(
+            s.chars()
+                .map(|c| if forbidden(c) { '\u{FFFD}' } else { c })
+                .collect(),
+        )
+    }
+}
 
 /// Appends XML to a string, keeping the stack of open elements so ends cannot mismatch.
 pub(crate) struct Xml {
@@ -34,7 +55,7 @@ impl Xml {
             self.buf.push(' ');
             self.buf.push_str(k);
             self.buf.push_str("=\"");
-            self.buf.push_str(&escape(*v));
+            self.buf.push_str(&escape(xml_chars(v).as_ref()));
             self.buf.push('"');
         }
     }
@@ -70,7 +91,7 @@ impl Xml {
 
     /// Escaped character data.
     pub(crate) fn text(&mut self, text: &str) -> &mut Self {
-        self.buf.push_str(&partial_escape(text));
+        self.buf.push_str(&partial_escape(xml_chars(text).as_ref()));
         self
     }
 
@@ -250,4 +271,18 @@ pub(crate) fn int(n: u32) -> String {
     let mut s = String::with_capacity(4);
     let _ = write!(s, "{n}");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_drops_forbidden_characters() {
+        let mut x = Xml::with_capacity(64);
+        x.leaf("a", &[("v", "\"<&>'\u{1}")], "<&>\u{0}ok\u{FFFF}");
+        let doc = x.finish();
+        let want = "<a v=\"&quot;&lt;&amp;&gt;&apos;\u{FFFD}\">&lt;&amp;&gt;\u{FFFD}ok\u{FFFD}</a>";
+        assert!(doc.contains(want), "{doc}");
+    }
 }
