@@ -86,7 +86,8 @@ pub(crate) async fn inject(State(st): State<FaultState>, req: Request, next: Nex
     outcome_for_bare_errors(next.run(req).await)
 }
 
-/// Turns axum's own bodiless errors (405 method not allowed…) into `OperationOutcome`s.
+/// Turns axum's own plain-text errors (405 method not allowed, 413 body too large, a path that
+/// is not UTF-8…) into `OperationOutcome`s with the same status.
 fn outcome_for_bare_errors(r: Response) -> Response {
     let fhir = r
         .headers()
@@ -95,13 +96,19 @@ fn outcome_for_bare_errors(r: Response) -> Response {
         .is_some_and(|v| {
             v.starts_with("application/fhir+json") || v.starts_with("application/json")
         });
-    if r.status() == StatusCode::METHOD_NOT_ALLOWED && !fhir {
-        return FhirError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "not-supported",
-            "method not allowed",
-        )
-        .into_response();
+    let status = r.status();
+    if (status.is_client_error() || status.is_server_error()) && !fhir {
+        let code = match status {
+            StatusCode::METHOD_NOT_ALLOWED | StatusCode::UNSUPPORTED_MEDIA_TYPE => "not-supported",
+            StatusCode::PAYLOAD_TOO_LARGE => "too-costly",
+            s if s.is_server_error() => "exception",
+            _ => "invalid",
+        };
+        let reason = status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase();
+        return FhirError::new(status, code, reason).into_response();
     }
     r
 }

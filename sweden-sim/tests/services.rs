@@ -321,3 +321,21 @@ async fn bound_to_all_interfaces_advertises_loopback() {
         .starts_with("http://127.0.0.1:"));
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn oversized_bodies_are_operation_outcomes() {
+    let s = sims().await;
+    let big = "x".repeat(3 * 1024 * 1024);
+    let r = http()
+        .post(format!("{}/MedicationDispense", s.nll))
+        .header("X-Caller-HsaId", BRIDGE)
+        .header("X-Purpose", "dispensing")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    s.shutdown().await;
+}
