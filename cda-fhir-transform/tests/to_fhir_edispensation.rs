@@ -226,3 +226,40 @@ fn an_eprescription_is_not_an_edispensation() {
     let err = edispensation_to_fhir(&fixture("eprescription-l1.xml")).unwrap_err();
     assert!(matches!(err, FromCdaError::WrongKind { .. }), "{err:?}");
 }
+
+/// Every code/codeSystem pair of the dispensed product in the fixtures appears in the FHIR.
+#[test]
+fn dispensed_product_codes_all_survive() {
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        (
+            "edispensation-w8-pharm.xml",
+            &[
+                ("urn:oid:1.2.246.537.6.55", "048376"),
+                ("http://standardterms.edqm.eu", "10219000"),
+                ("urn:oid:1.2.246.537.6.56", "048376-30"),
+                ("http://standardterms.edqm.eu", "30008000"),
+                ("http://www.whocc.no/atc", "N02BE01"),
+            ],
+        ),
+        (
+            "edispensation-epsos-wave7.xml",
+            &[
+                ("urn:oid:2.16.724.4.21.5.1", "6523946"),
+                ("http://standardterms.edqm.eu", "10221000"),
+                ("urn:oid:2.16.724.4.21.5.2", "652394-6"),
+                ("http://standardterms.edqm.eu", "30007000"),
+                ("http://www.whocc.no/atc", "M01AE01"),
+            ],
+        ),
+    ];
+    for (name, expected) in cases {
+        let out = edispensation_to_fhir(&fixture(name)).expect("converts");
+        let codings = cda_fhir_transform::to_fhir::fhir_json::all_codings(&out[0].resource);
+        for (system, code) in *expected {
+            assert!(
+                codings.iter().any(|(s, c)| s == system && c == code),
+                "{name}: {system}|{code} missing"
+            );
+        }
+    }
+}

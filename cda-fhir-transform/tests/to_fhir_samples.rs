@@ -406,3 +406,37 @@ fn patient_summaries_are_recognised_and_refused_as_l3() {
         "{err:?}"
     );
 }
+
+/// Displays: the original stays in `Coding.display`; a Swedish display from the terminology rides
+/// along as the core `translation` extension (lang `sv`) on `_display`.
+#[test]
+fn swedish_displays_are_added_next_to_the_original() {
+    let Some(xml) = sample("epstore-1-5678-W8.xml") else {
+        return;
+    };
+    let bundle = cda_to_fhir(&xml).expect("converts");
+    let med = resources(&bundle, "Medication")[0];
+    let package_type = med["extension"]
+        .as_array()
+        .expect("extensions")
+        .iter()
+        .find(|e| {
+            e["url"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("nll-package-type"))
+        })
+        .expect("package type");
+    let coding = &package_type["valueCodeableConcept"]["coding"][0];
+    assert_eq!(coding["code"], "30009000");
+    assert_eq!(coding["display"], "Box", "original display kept");
+    let translation = &coding["_display"]["extension"][0];
+    assert_eq!(
+        translation["url"],
+        "http://hl7.org/fhir/StructureDefinition/translation"
+    );
+    assert_eq!(translation["extension"][0]["valueCode"], "sv");
+    let sv = translation["extension"][1]["valueString"]
+        .as_str()
+        .expect("Swedish display");
+    assert!(!sv.is_empty() && sv != "Box", "{sv}");
+}

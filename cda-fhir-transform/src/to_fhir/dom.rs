@@ -236,6 +236,16 @@ impl<'a> Dom<'a> {
                     }
                 }
                 Event::Text(t) => {
+                    // Indentation between elements carries nothing the reader uses (text is
+                    // read with whitespace collapsed): skip it before decoding.
+                    if t.iter().all(u8::is_ascii_whitespace) {
+                        if current == NONE {
+                            continue;
+                        }
+                        if dom.nodes[current as usize].text.is_empty() {
+                            continue;
+                        }
+                    }
                     let s = t.xml10_content().map_err(|err| xml_err(&reader, &err))?;
                     dom.push_text(input, current, s, &reader)?;
                 }
@@ -390,19 +400,35 @@ impl<'a> Dom<'a> {
 
     /// All text below `n`, whitespace collapsed to single spaces.
     pub(crate) fn deep_text(&self, n: NodeId) -> String {
+        // Fast path: a leaf whose text needs no whitespace collapsing.
+        if let Some(node) = self.nodes.get(n as usize) {
+            if node.first_child == NONE {
+                let t = node.text.trim();
+                let clean =
+                    !t.contains(|c: char| c.is_whitespace() && c != ' ') && !t.contains("  ");
+                if clean {
+                    return t.to_owned();
+                }
+            }
+        }
         let mut out = String::new();
         self.collect_text(n, &mut out, 0);
-        out.split_whitespace().collect::<Vec<_>>().join(" ")
+        out
     }
 
+    /// Appends the text below `n` with runs of whitespace collapsed to one space.
     fn collect_text(&self, n: NodeId, out: &mut String, depth: usize) {
         // The tree depth is already bounded by the reader's limit.
         if depth > 512 {
             return;
         }
         if let Some(node) = self.nodes.get(n as usize) {
-            out.push(' ');
-            out.push_str(&node.text);
+            for word in node.text.split_whitespace() {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(word);
+            }
             for c in self.children(n) {
                 self.collect_text(c, out, depth + 1);
             }

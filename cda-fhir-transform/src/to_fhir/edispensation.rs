@@ -13,7 +13,7 @@
 //! (`relatedDocument[@typeCode='RPLC']/parentDocument/id`, as this crate's `to_cda` writes a
 //! discard), else under its own id (a resent original).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use ncp_types::systems::IdentifierSystem;
 
@@ -43,15 +43,15 @@ impl DispenseInstruction {
         let search = format!("identifier={NLL_DISPENSE_ID_SYSTEM}|{}", self.dispense_id);
         let request = match self.action {
             DispenseAction::Initialize => {
-                json!({"method": "POST", "url": "MedicationDispense", "ifNoneExist": search})
+                j!({"method": "POST", "url": "MedicationDispense", "ifNoneExist": search})
             }
             DispenseAction::Discard => {
-                json!({"method": "PUT", "url": format!("MedicationDispense?{search}")})
+                j!({"method": "PUT", "url": format!("MedicationDispense?{search}")})
             }
         };
-        json!({
+        j!({
             "fullUrl": stable_uuid(&format!("dispense/{}", self.dispense_id)),
-            "resource": self.resource,
+            "resource": self.resource.clone(),
             "request": request,
         })
     }
@@ -59,7 +59,7 @@ impl DispenseInstruction {
 
 /// A `transaction` Bundle carrying every instruction.
 pub fn transaction_bundle(instructions: &[DispenseInstruction]) -> Value {
-    json!({
+    j!({
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": instructions.iter().map(DispenseInstruction::bundle_entry).collect::<Vec<_>>(),
@@ -87,7 +87,7 @@ fn subject(doc: &CdaDocument) -> Value {
         )
     });
     match swedish.or(doc.patient.ids.first()) {
-        Some(id) => json!({"identifier": identifier(id)}),
+        Some(id) => j!({"identifier": identifier(id)}),
         None => Value::Null,
     }
 }
@@ -173,7 +173,7 @@ fn dispense(
     let pharmacist = item.pharmacist.as_ref();
     if let Some(p) = pharmacist {
         contained.push(practitioner(p, "pharmacist"));
-        performers.push(json!({
+        performers.push(j!({
             "function": {"coding": [{
                 "system": "http://terminology.hl7.org/CodeSystem/medicationdispense-performer-function",
                 "code": "finalchecker",
@@ -183,14 +183,14 @@ fn dispense(
         }));
         if let Some(org) = &p.organization {
             contained.push(organization(org, "pharmacy"));
-            performers.push(json!({"actor": {"reference": "#pharmacy"}}));
+            performers.push(j!({"actor": {"reference": "#pharmacy"}}));
         }
     }
 
     let mut md = Map::new();
-    md.insert("resourceType".into(), json!("MedicationDispense"));
+    md.insert("resourceType".into(), j!("MedicationDispense"));
     md.insert("contained".into(), Value::Array(contained));
-    let mut identifiers = vec![json!({"system": NLL_DISPENSE_ID_SYSTEM, "value": dispense_id})];
+    let mut identifiers = vec![j!({"system": NLL_DISPENSE_ID_SYSTEM, "value": dispense_id})];
     identifiers.push(identifier(&doc.id));
     if let Some(id) = &item.id {
         identifiers.push(identifier(id));
@@ -198,34 +198,34 @@ fn dispense(
     md.insert("identifier".into(), Value::Array(identifiers));
     md.insert(
         "status".into(),
-        json!(match action {
+        j!(match action {
             DispenseAction::Initialize => "completed",
             DispenseAction::Discard => "entered-in-error",
         }),
     );
     md.insert(
         "medicationReference".into(),
-        json!({"reference": "#med", "display": item.product.name}),
+        j!({"reference": "#med", "display": item.product.name.clone()}),
     );
     put(&mut md, "subject", subject(doc));
     let mut rx = Map::new();
     if let Some(id) = as_fhir_id(prescription_id) {
-        rx.insert("reference".into(), json!(format!("MedicationRequest/{id}")));
+        rx.insert("reference".into(), j!(format!("MedicationRequest/{id}")));
     }
     rx.insert(
         "identifier".into(),
-        json!({"system": NLL_PRESCRIPTION_ID_SYSTEM, "value": prescription_id}),
+        j!({"system": NLL_PRESCRIPTION_ID_SYSTEM, "value": prescription_id}),
     );
-    md.insert("authorizingPrescription".into(), json!([rx]));
+    md.insert("authorizingPrescription".into(), j!([rx]));
     if let Some(q) = &item.quantity {
         md.insert("quantity".into(), package_count(q));
     }
     if let Some(t) = pharmacist.and_then(|p| p.time).or(doc.effective_time) {
-        md.insert("whenHandedOver".into(), json!(date_time(&t)));
+        md.insert("whenHandedOver".into(), j!(date_time(&t)));
     }
     put(&mut md, "performer", Value::Array(performers));
     let mut sub = Map::new();
-    sub.insert("wasSubstituted".into(), json!(item.substituted));
+    sub.insert("wasSubstituted".into(), j!(item.substituted));
     if let Some(c) = &item.substitution_code {
         sub.insert("type".into(), codeable(c, None));
     }

@@ -3,7 +3,7 @@
 //! `Patient`, the prescriber (`Practitioner`, `PractitionerRole`, `Organization`), in a
 //! `collection` Bundle.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::cda_model::*;
 use super::fhir_json::*;
@@ -13,15 +13,15 @@ use super::FromCdaError;
 const PACKAGE_UNIT_SV: &str = "förpackning";
 
 fn entry(full_url: String, resource: Value) -> Value {
-    json!({"fullUrl": full_url, "resource": resource})
+    j!({"fullUrl": full_url, "resource": resource})
 }
 
 /// The FHIR `Medication` for a product. Parts of a combination product become contained
 /// Medications referenced from `ingredient.itemReference`.
 pub(crate) fn medication(product: &Product, id: &str) -> Value {
     let mut m = Map::new();
-    m.insert("resourceType".into(), json!("Medication"));
-    m.insert("id".into(), json!(id));
+    m.insert("resourceType".into(), j!("Medication"));
+    m.insert("id".into(), j!(id));
     let mut contained = Vec::new();
     let mut ingredients = ingredients(&product.ingredients);
     for (i, (qty, part)) in product.parts.iter().enumerate() {
@@ -35,13 +35,13 @@ pub(crate) fn medication(product: &Product, id: &str) -> Value {
         let mut ing = Map::new();
         ing.insert(
             "itemReference".into(),
-            json!({"reference": format!("#{part_id}"), "display": part.name}),
+            j!({"reference": format!("#{part_id}"), "display": part.name.clone()}),
         );
-        ing.insert("isActive".into(), json!(true));
+        ing.insert("isActive".into(), j!(true));
         if let Some(q) = qty {
             ing.insert(
                 "strength".into(),
-                json!({"numerator": quantity(q), "denominator": {"value": 1, "unit": "1", "system": ncp_types::systems::UCUM_URI, "code": "1"}}),
+                j!({"numerator": quantity(q), "denominator": {"value": 1, "unit": "1", "system": ncp_types::systems::UCUM_URI, "code": "1"}}),
             );
         }
         ingredients.push(Value::Object(ing));
@@ -58,7 +58,7 @@ pub(crate) fn medication(product: &Product, id: &str) -> Value {
         put(&mut m, "form", codeable(f, None));
     }
     if let Some(mfr) = &product.manufacturer {
-        put(&mut m, "manufacturer", json!({"display": mfr}));
+        put(&mut m, "manufacturer", j!({"display": mfr.as_str()}));
     }
     put(&mut m, "ingredient", Value::Array(ingredients));
     if let Some(a) = package_amount(product) {
@@ -79,11 +79,11 @@ fn ingredients(list: &[Ingredient]) -> Vec<Value> {
             let item = match &ing.substance {
                 Some(c) => codeable(c, ing.name.as_deref()),
                 None => {
-                    json!({"text": ing.name.clone().unwrap_or_else(|| "unknown substance".into())})
+                    j!({"text": ing.name.clone().unwrap_or_else(|| "unknown substance".into())})
                 }
             };
             o.insert("itemCodeableConcept".into(), item);
-            o.insert("isActive".into(), json!(ing.active));
+            o.insert("isActive".into(), j!(ing.active));
             if let Some(r) = &ing.strength {
                 o.insert("strength".into(), ratio(r));
             }
@@ -115,7 +115,7 @@ fn package_amount(product: &Product) -> Option<Value> {
             &mut numerator,
             product.form.as_ref().and_then(|f| f.display.clone()),
         ) {
-            o.insert("unit".into(), json!(d));
+            o.insert("unit".into(), j!(d));
         }
     }
     let denominator_unit = outer
@@ -123,7 +123,7 @@ fn package_amount(product: &Product) -> Option<Value> {
         .as_ref()
         .and_then(|f| f.display.clone())
         .unwrap_or_else(|| PACKAGE_UNIT_SV.to_owned());
-    Some(json!({"numerator": numerator, "denominator": {"value": 1, "unit": denominator_unit}}))
+    Some(j!({"numerator": numerator, "denominator": {"value": 1, "unit": denominator_unit}}))
 }
 
 fn format_decimal(x: f64) -> String {
@@ -139,36 +139,34 @@ fn product_extensions(product: &Product) -> Vec<Value> {
     let mut ext = Vec::new();
     if let Some(outer) = product.packaging.last() {
         if let Some(code) = &outer.code {
-            ext.push(json!({"url": format!("{NLL_EXTENSION_BASE}nll-package"), "valueCodeableConcept": codeable(code, outer.name.as_deref())}));
+            ext.push(j!({"url": format!("{NLL_EXTENSION_BASE}nll-package"), "valueCodeableConcept": codeable(code, outer.name.as_deref())}));
         }
         if let Some(form) = &outer.form {
-            ext.push(json!({"url": format!("{NLL_EXTENSION_BASE}nll-package-type"), "valueCodeableConcept": codeable(form, None)}));
+            ext.push(j!({"url": format!("{NLL_EXTENSION_BASE}nll-package-type"), "valueCodeableConcept": codeable(form, None)}));
         }
     }
     // Every packaging level, innermost first, so nothing of the CDA is lost.
     for level in &product.packaging {
         let mut sub = Vec::new();
         if let Some(q) = &level.quantity {
-            sub.push(json!({"url": "quantity", "valueQuantity": quantity(q)}));
+            sub.push(j!({"url": "quantity", "valueQuantity": quantity(q)}));
         }
         if let Some(f) = &level.form {
-            sub.push(json!({"url": "type", "valueCodeableConcept": codeable(f, None)}));
+            sub.push(j!({"url": "type", "valueCodeableConcept": codeable(f, None)}));
         }
         if let Some(c) = &level.code {
-            sub.push(json!({"url": "code", "valueCodeableConcept": codeable(c, None)}));
+            sub.push(j!({"url": "code", "valueCodeableConcept": codeable(c, None)}));
         }
         if let Some(n) = &level.name {
-            sub.push(json!({"url": "name", "valueString": n}));
+            sub.push(j!({"url": "name", "valueString": n.as_str()}));
         }
         if !sub.is_empty() {
-            ext.push(
-                json!({"url": format!("{NCP_EXTENSION_BASE}package-level"), "extension": sub}),
-            );
+            ext.push(j!({"url": format!("{NCP_EXTENSION_BASE}package-level"), "extension": sub}));
         }
     }
     if let Some(d) = &product.description {
         ext.push(
-            json!({"url": format!("{NCP_EXTENSION_BASE}product-description"), "valueString": d}),
+            j!({"url": format!("{NCP_EXTENSION_BASE}product-description"), "valueString": d.as_str()}),
         );
     }
     ext
@@ -176,8 +174,8 @@ fn product_extensions(product: &Product) -> Vec<Value> {
 
 pub(crate) fn patient(p: &Patient, id: &str) -> Value {
     let mut o = Map::new();
-    o.insert("resourceType".into(), json!("Patient"));
-    o.insert("id".into(), json!(id));
+    o.insert("resourceType".into(), j!("Patient"));
+    o.insert("id".into(), j!(id));
     put(
         &mut o,
         "identifier",
@@ -194,35 +192,35 @@ pub(crate) fn patient(p: &Patient, id: &str) -> Value {
             Gender::Female => "female",
             Gender::Undifferentiated => "other",
         };
-        o.insert("gender".into(), json!(g));
+        o.insert("gender".into(), j!(g));
     }
     if let Some(b) = &p.birth {
-        o.insert("birthDate".into(), json!(date(b)));
+        o.insert("birthDate".into(), j!(date(b)));
     }
     put(&mut o, "telecom", telecoms(&p.telecoms));
     if let Some(a) = &p.address {
-        put(&mut o, "address", json!([address(a)]));
+        put(&mut o, "address", j!([address(a)]));
     }
     Value::Object(o)
 }
 
 pub(crate) fn practitioner(p: &Professional, id: &str) -> Value {
     let mut o = Map::new();
-    o.insert("resourceType".into(), json!("Practitioner"));
-    o.insert("id".into(), json!(id));
+    o.insert("resourceType".into(), j!("Practitioner"));
+    o.insert("id".into(), j!(id));
     put(
         &mut o,
         "identifier",
         Value::Array(p.ids.iter().map(identifier).collect()),
     );
     if let Some(n) = &p.name {
-        put(&mut o, "name", json!([human_name(n)]));
+        put(&mut o, "name", j!([human_name(n)]));
     }
     put(&mut o, "telecom", telecoms(&p.telecoms));
     if let Some(a) = &p.address {
         let a = address(a);
         if a.as_object().is_some_and(|x| !x.is_empty()) {
-            put(&mut o, "address", json!([a]));
+            put(&mut o, "address", j!([a]));
         }
     }
     Value::Object(o)
@@ -230,8 +228,8 @@ pub(crate) fn practitioner(p: &Professional, id: &str) -> Value {
 
 pub(crate) fn organization(org: &Organization, id: &str) -> Value {
     let mut o = Map::new();
-    o.insert("resourceType".into(), json!("Organization"));
-    o.insert("id".into(), json!(id));
+    o.insert("resourceType".into(), j!("Organization"));
+    o.insert("id".into(), j!(id));
     put(
         &mut o,
         "identifier",
@@ -240,7 +238,7 @@ pub(crate) fn organization(org: &Organization, id: &str) -> Value {
     put(&mut o, "name", opt_str(org.name.as_deref()));
     put(&mut o, "telecom", telecoms(&org.telecoms));
     if let Some(a) = &org.address {
-        put(&mut o, "address", json!([address(a)]));
+        put(&mut o, "address", j!([address(a)]));
     }
     Value::Object(o)
 }
@@ -284,7 +282,7 @@ fn request_status(s: Option<&str>) -> &'static str {
 /// The number-of-packages quantity, NLL style (`förpackning`) when the CDA unit is `1`.
 pub(crate) fn package_count(q: &Quantity) -> Value {
     if q.unit == "1" {
-        json!({"value": number(&q.value), "unit": PACKAGE_UNIT_SV})
+        j!({"value": number(&q.value), "unit": PACKAGE_UNIT_SV})
     } else {
         quantity(q)
     }
@@ -303,7 +301,7 @@ fn dosage(item: &PrescriptionItem) -> Value {
                 put(
                     &mut d,
                     "timing",
-                    json!({"repeat": {"frequency": 1, "period": number(&f.period.value), "periodUnit": unit}}),
+                    j!({"repeat": {"frequency": 1, "period": number(&f.period.value), "periodUnit": unit}}),
                 );
             }
             None => {
@@ -316,11 +314,7 @@ fn dosage(item: &PrescriptionItem) -> Value {
     }
     match &item.dose {
         Some(DoseQuantity::Single(q)) => {
-            put(
-                &mut d,
-                "doseAndRate",
-                json!([{"doseQuantity": quantity(q)}]),
-            );
+            put(&mut d, "doseAndRate", j!([{"doseQuantity": quantity(q)}]));
         }
         Some(DoseQuantity::Range { low, high }) => {
             let mut r = Map::new();
@@ -330,7 +324,7 @@ fn dosage(item: &PrescriptionItem) -> Value {
             if let Some(h) = high {
                 r.insert("high".into(), quantity(h));
             }
-            put(&mut d, "doseAndRate", json!([{"doseRange": r}]));
+            put(&mut d, "doseAndRate", j!([{"doseRange": r}]));
         }
         None => {}
     }
@@ -363,19 +357,19 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
             practitioner(p, &fhir_id_of(&prac_url)),
         ));
         let mut role = Map::new();
-        role.insert("resourceType".into(), json!("PractitionerRole"));
-        role.insert("id".into(), json!(fhir_id_of(&role_url)));
-        role.insert("practitioner".into(), json!({"reference": prac_url}));
+        role.insert("resourceType".into(), j!("PractitionerRole"));
+        role.insert("id".into(), j!(fhir_id_of(&role_url)));
+        role.insert("practitioner".into(), j!({"reference": prac_url}));
         if let Some(org) = &p.organization {
             let org_url = stable_uuid(&format!("{seed}/organization/{n}"));
             entries.push(entry(
                 org_url.clone(),
                 organization(org, &fhir_id_of(&org_url)),
             ));
-            role.insert("organization".into(), json!({"reference": org_url}));
+            role.insert("organization".into(), j!({"reference": org_url}));
         }
         if let Some(f) = &p.function {
-            role.insert("code".into(), json!([codeable(f, None)]));
+            role.insert("code".into(), j!([codeable(f, None)]));
         }
         entries.push(entry(role_url.clone(), Value::Object(role)));
         roles.push((pseed, role_url.clone()));
@@ -405,34 +399,31 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
 
         let mr_url = stable_uuid(&format!("{seed}/request/{i}"));
         let mut mr = Map::new();
-        mr.insert("resourceType".into(), json!("MedicationRequest"));
-        mr.insert("id".into(), json!(fhir_id_of(&mr_url)));
+        mr.insert("resourceType".into(), j!("MedicationRequest"));
+        mr.insert("id".into(), j!(fhir_id_of(&mr_url)));
         let item_id = item.id.as_ref().unwrap_or(&doc.id);
-        mr.insert("identifier".into(), json!([identifier(item_id)]));
-        mr.insert(
-            "status".into(),
-            json!(request_status(item.status.as_deref())),
-        );
-        mr.insert("intent".into(), json!("order"));
+        mr.insert("identifier".into(), j!([identifier(item_id)]));
+        mr.insert("status".into(), j!(request_status(item.status.as_deref())));
+        mr.insert("intent".into(), j!("order"));
         mr.insert(
             "medicationReference".into(),
-            json!({"reference": med_url, "display": item.product.name}),
+            j!({"reference": med_url, "display": item.product.name.clone()}),
         );
-        mr.insert("subject".into(), json!({"reference": patient_url}));
+        mr.insert("subject".into(), j!({"reference": patient_url.as_str()}));
         if let Some(t) = authored {
-            mr.insert("authoredOn".into(), json!(date_time(&t)));
+            mr.insert("authoredOn".into(), j!(date_time(&t)));
         }
         if let Some(r) = requester {
-            mr.insert("requester".into(), json!({"reference": r}));
+            mr.insert("requester".into(), j!({"reference": r}));
         }
         mr.insert("groupIdentifier".into(), identifier(&doc.id));
-        put(&mut mr, "dosageInstruction", json!([dosage(item)]));
+        put(&mut mr, "dosageInstruction", j!([dosage(item)]));
         let mut dr = Map::new();
         if let Some(p) = &item.period {
             put(&mut dr, "validityPeriod", period(p));
         }
         if let Some(n) = item.repeats {
-            dr.insert("numberOfRepeatsAllowed".into(), json!(n));
+            dr.insert("numberOfRepeatsAllowed".into(), j!(n));
         }
         if let Some(q) = &item.quantity {
             dr.insert("quantity".into(), package_count(q));
@@ -440,15 +431,15 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
         put(&mut mr, "dispenseRequest", Value::Object(dr));
         if let Some(s) = &item.substitution {
             let mut sub = Map::new();
-            sub.insert("allowedBoolean".into(), json!(s.code != "N"));
+            sub.insert("allowedBoolean".into(), j!(s.code != "N"));
             sub.insert(
                 "extension".into(),
-                json!([{"url": format!("{NCP_EXTENSION_BASE}substitution-code"), "valueCodeableConcept": codeable(s, None)}]),
+                j!([{"url": format!("{NCP_EXTENSION_BASE}substitution-code"), "valueCodeableConcept": codeable(s, None)}]),
             );
             mr.insert("substitution".into(), Value::Object(sub));
         }
         if let Some(n) = &item.fulfillment_instructions {
-            mr.insert("note".into(), json!([{"text": n}]));
+            mr.insert("note".into(), j!([{"text": n.as_str()}]));
         }
         entries.push(entry(mr_url, Value::Object(mr)));
     }
@@ -459,7 +450,7 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
     }
 
     // Drop the nulls `json!` produced for absent optional displays.
-    let mut bundle = json!({
+    let mut bundle = j!({
         "resourceType": "Bundle",
         "id": fhir_id_of(&stable_uuid(&seed)),
         "identifier": identifier(&doc.id),
@@ -477,11 +468,11 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
 }
 
 pub(crate) fn binary(body: &NonXmlBody, id: &str) -> Value {
-    json!({
+    j!({
         "resourceType": "Binary",
         "id": id,
-        "contentType": body.media_type,
-        "data": body.base64,
+        "contentType": body.media_type.as_str(),
+        "data": body.base64.as_str(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! Small builders for FHIR R4 JSON from the CDA model's data types.
 
 use ncp_types::systems::{IdentifierSystem, UCUM_URI};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::cda_model::*;
 use super::swedish;
@@ -61,7 +61,7 @@ pub fn coding(c: &Code) -> Value {
 }
 
 fn translation_extension(lang: &str, content: &str) -> Value {
-    json!({"extension": [{
+    j!({"extension": [{
         "url": TRANSLATION_EXTENSION,
         "extension": [
             {"url": "lang", "valueCode": lang},
@@ -102,9 +102,9 @@ pub fn identifier(id: &InstanceId) -> Value {
             let system = IdentifierSystem::recognise(id.root.as_str())
                 .map(|s| s.uri().to_owned())
                 .unwrap_or_else(|| id.root.to_urn());
-            json!({"system": system, "value": ext})
+            j!({"system": system, "value": ext.as_str()})
         }
-        None => json!({"system": "urn:ietf:rfc:3986", "value": id.root.to_urn()}),
+        None => j!({"system": "urn:ietf:rfc:3986", "value": id.root.to_urn()}),
     }
 }
 
@@ -168,7 +168,7 @@ pub fn quantity(q: &Quantity) -> Value {
 }
 
 pub fn ratio(r: &Ratio) -> Value {
-    json!({"numerator": quantity(&r.numerator), "denominator": quantity(&r.denominator)})
+    j!({"numerator": quantity(&r.numerator), "denominator": quantity(&r.denominator)})
 }
 
 pub fn period(p: &Period) -> Value {
@@ -187,15 +187,15 @@ pub fn human_name(n: &PersonName) -> Value {
     if !n.family.is_empty() {
         put(&mut o, "family", Value::String(n.family.join(" ")));
     }
-    put(&mut o, "given", json!(n.given));
-    put(&mut o, "prefix", json!(n.prefix));
-    put(&mut o, "suffix", json!(n.suffix));
+    put(&mut o, "given", j!(n.given.clone()));
+    put(&mut o, "prefix", j!(n.prefix.clone()));
+    put(&mut o, "suffix", j!(n.suffix.clone()));
     Value::Object(o)
 }
 
 pub fn address(a: &Address) -> Value {
     let mut o = Map::new();
-    put(&mut o, "line", json!(a.lines));
+    put(&mut o, "line", j!(a.lines.clone()));
     put(&mut o, "city", opt_str(a.city.as_deref()));
     put(&mut o, "postalCode", opt_str(a.postal_code.as_deref()));
     put(&mut o, "state", opt_str(a.state.as_deref()));
@@ -217,7 +217,7 @@ pub fn telecoms(ts: &[Telecom]) -> Value {
                     TelecomKind::Fax => "fax",
                     TelecomKind::Url => "url",
                 };
-                json!({"system": system, "value": t.value})
+                j!({"system": system, "value": t.value.as_str()})
             })
             .collect(),
     )

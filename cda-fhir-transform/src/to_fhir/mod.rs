@@ -14,6 +14,61 @@
 //! Errors ([`FromCdaError`]) name the element (an XPath-like location) and what is wrong, and
 //! never contain patient data.
 
+#[macro_use]
+mod macros {
+    /// `serde_json::json!`-like literals that move their values (`json!` serialises every
+    /// interpolated `Value` again, a deep copy).
+    macro_rules! j {
+        ({ $($tt:tt)* }) => {{
+            #[allow(unused_mut)]
+            let mut m = serde_json::Map::new();
+            j_obj!(m; $($tt)*);
+            serde_json::Value::Object(m)
+        }};
+        ([ $($tt:tt)* ]) => {{
+            #[allow(unused_mut)]
+            let mut v: Vec<serde_json::Value> = Vec::new();
+            j_arr!(v; $($tt)*);
+            serde_json::Value::Array(v)
+        }};
+        ($e:expr) => {
+            serde_json::Value::from($e)
+        };
+    }
+
+    macro_rules! j_obj {
+        ($m:ident; ) => {};
+        ($m:ident; $k:literal : { $($v:tt)* } $(, $($rest:tt)*)?) => {
+            $m.insert(String::from($k), j!({ $($v)* }));
+            $(j_obj!($m; $($rest)*);)?
+        };
+        ($m:ident; $k:literal : [ $($v:tt)* ] $(, $($rest:tt)*)?) => {
+            $m.insert(String::from($k), j!([ $($v)* ]));
+            $(j_obj!($m; $($rest)*);)?
+        };
+        ($m:ident; $k:literal : $v:expr $(, $($rest:tt)*)?) => {
+            $m.insert(String::from($k), serde_json::Value::from($v));
+            $(j_obj!($m; $($rest)*);)?
+        };
+    }
+
+    macro_rules! j_arr {
+        ($v:ident; ) => {};
+        ($v:ident; { $($x:tt)* } $(, $($rest:tt)*)?) => {
+            Vec::push(&mut $v, j!({ $($x)* }));
+            $(j_arr!($v; $($rest)*);)?
+        };
+        ($v:ident; [ $($x:tt)* ] $(, $($rest:tt)*)?) => {
+            Vec::push(&mut $v, j!([ $($x)* ]));
+            $(j_arr!($v; $($rest)*);)?
+        };
+        ($v:ident; $x:expr $(, $($rest:tt)*)?) => {
+            Vec::push(&mut $v, serde_json::Value::from($x));
+            $(j_arr!($v; $($rest)*);)?
+        };
+    }
+}
+
 mod cda_model;
 mod dom;
 mod edispensation;
