@@ -126,7 +126,7 @@ fn main() {
     println!(
         "document: {} bytes\nePrescription L3 generation: {gen:.0} documents/s\n\
          quick-xml read+write round trip: {base:.0} documents/s\n\
-         ratio (round trip / generation): {:.2}x (goal: <= 3x)",
+         generation time / round-trip time: {:.2}x (goal: <= 3x)",
         doc.len(),
         base / gen
     );
