@@ -108,21 +108,58 @@ fn signxml_sign(python: &Path, unsigned: &SignedAssertion, signer: &Signer) -> S
     strip_declaration(&std::fs::read_to_string(out).unwrap())
 }
 
+/// The algorithms of an `xmlsec1` signature template.
+struct Template {
+    c14n: &'static str,
+    method: &'static str,
+    digest: &'static str,
+    /// Content of the exclusive c14n transform (e.g. an InclusiveNamespaces PrefixList).
+    c14n_params: &'static str,
+}
+
+const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+
+impl Template {
+    fn ehdsi(method: &'static str) -> Template {
+        Template {
+            c14n: EXC_C14N,
+            method,
+            digest: SHA256,
+            c14n_params: "",
+        }
+    }
+}
+
 /// Signs with the `xmlsec1` tool from a signature template placed after saml2:Issuer.
-fn xmlsec1_sign(unsigned: &SignedAssertion, signer: &Signer, method: &str) -> String {
+fn xmlsec1_sign(unsigned: &SignedAssertion, signer: &Signer, method: &'static str) -> String {
+    xmlsec1_sign_with(
+        unsigned,
+        signer,
+        &Template::ehdsi(match method {
+            "rsa-sha256" => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            _ => "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+        }),
+    )
+}
+
+fn xmlsec1_sign_with(unsigned: &SignedAssertion, signer: &Signer, t: &Template) -> String {
     let template = format!(
         concat!(
             r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"#,
-            r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
-            r#"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#{method}"/>"#,
+            r#"<ds:CanonicalizationMethod Algorithm="{c14n}"/>"#,
+            r#"<ds:SignatureMethod Algorithm="{method}"/>"#,
             r##"<ds:Reference URI="#{id}"><ds:Transforms>"##,
             r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#,
-            r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>"#,
-            r#"<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/>"#,
+            r#"<ds:Transform Algorithm="{c14n}">{params}</ds:Transform></ds:Transforms>"#,
+            r#"<ds:DigestMethod Algorithm="{digest}"/><ds:DigestValue/>"#,
             r#"</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data>"#,
             r#"<ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature>"#
         ),
-        method = method,
+        c14n = t.c14n,
+        method = t.method,
+        digest = t.digest,
+        params = t.c14n_params,
         id = unsigned.id
     );
     let with_template =
@@ -151,6 +188,70 @@ fn xmlsec1_sign(unsigned: &SignedAssertion, signer: &Signer, method: &str) -> St
         String::from_utf8_lossy(&run.stderr)
     );
     strip_declaration(&std::fs::read_to_string(out).unwrap())
+}
+
+fn have_xmlsec1() -> bool {
+    let found = Command::new("xmlsec1").arg("--version").output().is_ok();
+    if !found {
+        eprintln!("SKIPPED xmlsec1: the tool is not installed (apt-get install xmlsec1)");
+    }
+    found
+}
+
+#[test]
+fn algorithms_outside_the_ehdsi_profile_are_4704() {
+    if !have_xmlsec1() {
+        return;
+    }
+    let pki = TestPki::new();
+    let (h, _) = unsigned_pair();
+    let verify = |xml: &str| {
+        verify_assertions(
+            envelope(&[xml]).as_bytes(),
+            &pki.trust(),
+            &AssertionPolicy::default(),
+            Utc::now(),
+            Transaction::IdentifyPatient,
+        )
+    };
+    // Exclusive c14n with an InclusiveNamespaces PrefixList, as OpenNCP signs: accepted.
+    let prefixed = Template {
+        c14n_params: r#"<ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="xsd"/>"#,
+        ..Template::ehdsi("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256")
+    };
+    verify(&xmlsec1_sign_with(&h, &pki.ee, &prefixed)).unwrap();
+
+    let weak = [
+        Template {
+            digest: "http://www.w3.org/2000/09/xmldsig#sha1",
+            ..Template::ehdsi("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256")
+        },
+        Template::ehdsi("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1"),
+        Template {
+            c14n: "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+            ..Template::ehdsi("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256")
+        },
+    ];
+    for t in &weak {
+        let signed = xmlsec1_sign_with(&h, &pki.ee, t);
+        let e = verify(&signed).unwrap_err();
+        assert_eq!(
+            e,
+            SecurityError::Signature {
+                kind: AssertionKind::Hcp,
+                failure: SignatureFailure::Algorithm
+            },
+            "{} {} {}",
+            t.c14n,
+            t.method,
+            t.digest
+        );
+    }
+    if let Some(es) = &pki.es_rsa {
+        let sha1 = Template::ehdsi("http://www.w3.org/2000/09/xmldsig#rsa-sha1");
+        let e = verify(&xmlsec1_sign_with(&h, es, &sha1)).unwrap_err();
+        assert_eq!(e.ehdsi_code(), "4704");
+    }
 }
 
 fn check_accepts_and_refuses_tampering(pki: &TestPki, hcp_xml: &str, trc_xml: &str, country: &str) {
@@ -229,8 +330,7 @@ fn signxml_rsa_signed_assertions_verify_and_tampering_is_4704() {
 
 #[test]
 fn xmlsec1_tool_signed_assertions_verify_and_tampering_is_4704() {
-    if Command::new("xmlsec1").arg("--version").output().is_err() {
-        eprintln!("SKIPPED xmlsec1: the tool is not installed (apt-get install xmlsec1)");
+    if !have_xmlsec1() {
         return;
     }
     let pki = TestPki::new();

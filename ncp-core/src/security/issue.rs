@@ -289,28 +289,33 @@ fn esc(s: &str) -> String {
 }
 
 fn sign(unsigned: SignedAssertion, key: &SigningKey) -> Result<SignedAssertion, IssueError> {
+    sign_assertion(&unsigned.xml, key)
+}
+
+/// Signs a `saml2:Assertion` built elsewhere (it must have an `ID` and a `saml2:Issuer`, and no
+/// signature yet): an enveloped signature after the Issuer, as [`issue_hcp_assertion`] does.
+pub fn sign_assertion(xml: &str, key: &SigningKey) -> Result<SignedAssertion, IssueError> {
     let doc = Parser::default()
-        .parse_string(unsigned.xml.as_bytes())
+        .parse_string(xml.as_bytes())
         .map_err(|_| IssueError::Build)?;
     let root = doc.get_root_element().ok_or(IssueError::Build)?;
+    if !super::assertion::is_element(&root, SAML_NS, "Assertion")
+        || !children(&root, super::assertion::DSIG_NS, "Signature").is_empty()
+    {
+        return Err(IssueError::Build);
+    }
+    let id = root.get_attribute_no_ns("ID").ok_or(IssueError::Build)?;
     let issuer = children(&root, SAML_NS, "Issuer")
         .into_iter()
         .next()
         .ok_or(IssueError::Build)?;
-    if !xmldsig::register_id(&doc, &root, &unsigned.id) {
+    if !xmldsig::register_id(&doc, &root, &id) {
         return Err(IssueError::Build);
     }
-    xmldsig::sign(
-        &doc,
-        &issuer,
-        &unsigned.id,
-        &key.key_pem,
-        &key.cert_der,
-        key.alg,
-    )?;
+    xmldsig::sign(&doc, &issuer, &id, &key.key_pem, &key.cert_der, key.alg)?;
     Ok(SignedAssertion {
-        id: unsigned.id,
         xml: doc.node_to_string(&root),
+        id,
     })
 }
 

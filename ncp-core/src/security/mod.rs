@@ -31,8 +31,8 @@ pub use assertion::{
 };
 pub use errors::{code_text, AssertionKind, SecurityError, SignatureFailure};
 pub use issue::{
-    issue_hcp_assertion, issue_trc_assertion, unsigned_hcp_assertion, unsigned_trc_assertion,
-    AssertionOptions, IssueError, SignedAssertion, SigningKey,
+    issue_hcp_assertion, issue_trc_assertion, sign_assertion, unsigned_hcp_assertion,
+    unsigned_trc_assertion, AssertionOptions, IssueError, SignedAssertion, SigningKey,
 };
 pub use policy::{AssertionPolicy, Transaction};
 pub use trust::{SigningTrust, TrustError};
