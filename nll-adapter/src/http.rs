@@ -30,6 +30,27 @@ pub(crate) struct FhirHttp {
     page_size: u32,
     retries: u32,
     max_backoff: Duration,
+    max_body_bytes: usize,
+}
+
+/// Reads a body, refusing more than `max` bytes.
+async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>> {
+    let too_big = || AdapterError::Protocol(format!("the answer is larger than {max} bytes"));
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_big());
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| AdapterError::from_reqwest(&e))?
+    {
+        if out.len() + chunk.len() > max {
+            return Err(too_big());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// An answer that was not an error.
@@ -74,6 +95,7 @@ impl FhirHttp {
             page_size: cfg.page_size.clamp(1, 100),
             retries: cfg.retries,
             max_backoff: cfg.max_backoff,
+            max_body_bytes: cfg.max_body_bytes,
         })
     }
 
@@ -130,10 +152,7 @@ impl FhirHttp {
                 .map_err(|e| AdapterError::from_reqwest(&e))?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| AdapterError::from_reqwest(&e))?;
+            let bytes = read_capped(resp, self.max_body_bytes).await?;
             if !status.is_success() {
                 let retry = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok());
                 return Err(AdapterError::from_status(status.as_u16(), retry, &bytes));

@@ -85,6 +85,8 @@ pub struct ClientConfig {
     pub retries: u32,
     /// Longest wait before a retry, whatever `Retry-After` says.
     pub max_backoff: Duration,
+    /// Largest answer accepted (a larger one is [`AdapterError::Protocol`]).
+    pub max_body_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -96,6 +98,7 @@ impl Default for ClientConfig {
             ntk_ttl: Duration::from_secs(300),
             retries: 1,
             max_backoff: Duration::from_secs(2),
+            max_body_bytes: 32 * 1024 * 1024,
         }
     }
 }

@@ -515,3 +515,20 @@ async fn transient_failures_are_retried() {
     };
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn oversized_answers_are_refused() {
+    let s = sims().await;
+    let tiny = ClientConfig {
+        max_body_bytes: 2048,
+        ..cfg()
+    };
+    let nll = NllClient::new(s.nll.clone(), &tiny).unwrap();
+    assert!(matches!(
+        nll.prescriptions(&bridge(), &pid("p01")).await,
+        Err(AdapterError::Protocol(_))
+    ));
+    // A small answer still fits.
+    assert!(nll.patient(&bridge(), &pid("p07")).await.unwrap().is_none());
+    s.shutdown().await;
+}
