@@ -222,6 +222,25 @@ fn l1_binary_and_kind_detection() {
     assert!(err.to_string().contains("not valid base64"), "{err}");
 }
 
+/// Narrative references resolve through an index: thousands of dangling `#ID` references do not
+/// make the reader quadratic.
+#[test]
+fn many_narrative_references_stay_linear() {
+    let act = r##"<entryRelationship typeCode="SUBJ"><act classCode="ACT" moodCode="INT"><code code="PINSTRUCT" codeSystem="1.3.6.1.4.1.19376.1.5.3.2"/><text><reference value="#nowhere"/></text></act></entryRelationship>"##;
+    let xml = MINIMAL_EP.replace(
+        "</consumable>",
+        &format!("</consumable>{}", act.repeat(20_000)),
+    );
+    let start = std::time::Instant::now();
+    let doc = read_cda(&xml).expect("reads");
+    assert!(doc.prescriptions[0].patient_instructions.is_none());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 /// Cheap mutation fuzzing: truncations and byte flips of real documents never panic.
 #[test]
 fn mutations_never_panic() {

@@ -6,6 +6,7 @@
 //! entities); only the five predefined entities and character references are expanded.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
@@ -65,6 +66,9 @@ struct Attr<'a> {
 pub(crate) struct Dom<'a> {
     nodes: Vec<Node<'a>>,
     attrs: Vec<Attr<'a>>,
+    /// Elements carrying an `ID` attribute (narrative targets of `<reference value="#…">`),
+    /// first occurrence wins. Indexed once so resolving references stays linear.
+    ids: HashMap<Cow<'a, str>, NodeId>,
 }
 
 /// Re-borrows `part` from `input` when it is a slice of it, so the tree can hold `&'a str`
@@ -114,6 +118,7 @@ impl<'a> Dom<'a> {
         let mut dom = Dom {
             nodes: Vec::with_capacity(input.len() / 64),
             attrs: Vec::with_capacity(input.len() / 32),
+            ids: HashMap::new(),
         };
         let mut current: NodeId = NONE;
         let mut depth = 0usize;
@@ -187,10 +192,13 @@ impl<'a> Dom<'a> {
                         let value = attr
                             .unescape_value()
                             .map_err(|err| xml_err(&reader, &err))?;
-                        dom.attrs.push(Attr {
-                            name: aname,
-                            value: anchor_cow(input, value),
-                        });
+                        let value = anchor_cow(input, value);
+                        if aname == "ID" {
+                            dom.ids
+                                .entry(value.clone())
+                                .or_insert(dom.nodes.len() as NodeId);
+                        }
+                        dom.attrs.push(Attr { name: aname, value });
                     }
                     let id = dom.nodes.len() as NodeId;
                     dom.nodes.push(Node {
@@ -435,29 +443,9 @@ impl<'a> Dom<'a> {
         }
     }
 
-    /// Depth-first search below `n` for the first element carrying `ID="{id}"`.
-    pub(crate) fn find_by_id(&self, n: NodeId, id: &str) -> Option<NodeId> {
-        let (start, end) = (n as usize, self.subtree_end(n));
-        (start..end)
-            .map(|i| i as NodeId)
-            .find(|i| self.attr(*i, "ID") == Some(id))
-    }
-
-    /// Nodes are numbered in document order, so a subtree is a contiguous range.
-    fn subtree_end(&self, n: NodeId) -> usize {
-        let mut at = n;
-        loop {
-            let Some(node) = self.nodes.get(at as usize) else {
-                return self.nodes.len();
-            };
-            if node.next_sibling != NONE {
-                return node.next_sibling as usize;
-            }
-            if node.parent == NONE {
-                return self.nodes.len();
-            }
-            at = node.parent;
-        }
+    /// The first element carrying `ID="{id}"`.
+    pub(crate) fn find_by_id(&self, id: &str) -> Option<NodeId> {
+        self.ids.get(id).copied()
     }
 
     /// An XPath-like location for error messages: `/ClinicalDocument/recordTarget/patientRole/id[2]`.

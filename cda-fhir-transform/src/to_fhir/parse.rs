@@ -670,7 +670,7 @@ impl Reader<'_, '_> {
         let dom = self.dom;
         if let Some(r) = dom.child(text_node, "reference") {
             if let Some(target) = dom.attr_trim(r, "value").and_then(|v| v.strip_prefix('#')) {
-                if let Some(found) = dom.find_by_id(dom.root(), target) {
+                if let Some(found) = dom.find_by_id(target) {
                     let t = dom.deep_text(found);
                     if !t.is_empty() {
                         return Some(t);
