@@ -464,3 +464,66 @@ fn concurrent_verification_from_many_threads() {
         }
     });
 }
+
+#[test]
+fn sandbox_pki_signing_certificates_work_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = ncp_core::pki::TestPki::ensure(dir.path()).unwrap();
+    let mut trust = ncp_core::security::SigningTrust::new();
+    trust
+        .add_ca_pem(&std::fs::read(&sandbox.ca_cert).unwrap())
+        .unwrap();
+    let now = Utc::now();
+    for ncp in &sandbox.foreign {
+        let key = ncp_core::security::SigningKey::from_pem(
+            &std::fs::read(&ncp.saml_cert).unwrap(),
+            &std::fs::read(&ncp.saml_key).unwrap(),
+        )
+        .unwrap();
+        let h = issue_hcp_assertion(
+            &hcp_claims(),
+            &options(&format!("urn:idp:{}:countryB", ncp.country), now, 60),
+            &key,
+        )
+        .unwrap();
+        let t = ncp_core::security::issue_trc_assertion(
+            &trc_claims(&h.id, patient()),
+            &options(&format!("urn:ncp:{}:countryB", ncp.country), now, 60),
+            &key,
+        )
+        .unwrap();
+        let caller = verify_assertions(
+            envelope(&[&h.xml, &t.xml]).as_bytes(),
+            &trust,
+            &AssertionPolicy::default(),
+            now,
+            Transaction::SubmitDispensation,
+        )
+        .unwrap();
+        assert_eq!(caller.country.as_str(), ncp.country);
+    }
+    // The sandbox's untrusted client certificate cannot sign for anyone.
+    let stranger = ncp_core::security::SigningKey::from_pem(
+        &std::fs::read(&sandbox.untrusted_cert).unwrap(),
+        &std::fs::read(&sandbox.untrusted_key).unwrap(),
+    )
+    .unwrap();
+    let h = issue_hcp_assertion(
+        &hcp_claims(),
+        &options("urn:idp:XX:countryB", now, 60),
+        &stranger,
+    )
+    .unwrap();
+    let e = verify_assertions(
+        envelope(&[&h.xml]).as_bytes(),
+        &trust,
+        &AssertionPolicy::default(),
+        now,
+        Transaction::IdentifyPatient,
+    )
+    .unwrap_err();
+    assert_eq!(
+        sig_failure(e),
+        (AssertionKind::Hcp, SignatureFailure::UntrustedSigner)
+    );
+}
