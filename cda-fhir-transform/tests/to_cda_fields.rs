@@ -518,3 +518,39 @@ fn discard_replaces_the_dispensation_document() {
     ));
     assert!(edispensation_discard(&gone, &options()).is_ok());
 }
+
+#[test]
+fn prescription_ids_in_the_to_fhir_shape() {
+    // to_fhir writes the ePrescription document id as groupIdentifier and the item as
+    // identifier; a root-only id comes as urn:ietf:rfc:3986.
+    let mut md = fixture("medicationdispense.json");
+    let rx = md["contained"]
+        .as_array_mut()
+        .expect("contained")
+        .iter_mut()
+        .find(|r| r["resourceType"] == "MedicationRequest")
+        .expect("MedicationRequest");
+    rx["groupIdentifier"] = serde_json::json!({
+        "system": "urn:ietf:rfc:3986", "value": "urn:oid:2.16.17.710.850.1000.990.1.3000"
+    });
+    rx["identifier"] = serde_json::json!([
+        { "system": "urn:oid:2.16.17.710.850.1000.990.1", "value": "3000.1.1" }
+    ]);
+    let xml = edispensation(&md, &options()).expect("eD");
+    let doc = Document::parse(&xml).expect("well-formed");
+    let order = at(doc.root_element(), "inFulfillmentOf/order/id");
+    assert_eq!(a(order, "root"), "2.16.17.710.850.1000.990.1.3000");
+    assert!(order.attribute("extension").is_none());
+    let supply = at(
+        doc.root_element(),
+        "component/structuredBody/component/section/entry/supply",
+    );
+    let refr = supply
+        .children()
+        .find(|c| c.attribute("typeCode") == Some("REFR"))
+        .expect("REFR");
+    assert_eq!(
+        a(at(refr, "substanceAdministration/id"), "extension"),
+        "3000.1.1"
+    );
+}

@@ -950,12 +950,22 @@ pub struct DispenseView {
     pub notes: Vec<String>,
 }
 
+/// A CDA instance identifier from a FHIR Identifier: `urn:oid:{root}` + value, or a root-only
+/// id (`urn:ietf:rfc:3986` with value `urn:oid:{root}`, extension empty).
 fn oid_ident(i: &Value) -> Option<Ident> {
     let sys = s(i, "system")?;
+    let value = s(i, "value")?;
+    if sys == "urn:ietf:rfc:3986" {
+        let root = Oid::parse(value.strip_prefix("urn:oid:")?).ok()?;
+        return Some(Ident {
+            root,
+            extension: String::new(),
+        });
+    }
     let root = Oid::parse(sys.strip_prefix("urn:oid:")?).ok()?;
     Some(Ident {
         root,
-        extension: s(i, "value")?.to_owned(),
+        extension: value.to_owned(),
     })
 }
 
@@ -1015,14 +1025,19 @@ impl DispenseView {
         let auth = arr(md, "authorizingPrescription")
             .first()
             .ok_or_else(|| missing("MedicationDispense.authorizingPrescription"))?;
-        // The foreign prescription id: on the reference itself (identifier) or on the
-        // referenced MedicationRequest.
+        // The foreign prescription id: on the reference itself (identifier), or on the
+        // referenced MedicationRequest: the ePrescription document id in `groupIdentifier`
+        // and the item in `identifier` (as to_fhir writes them), or both in `identifier`
+        // (document first).
         let mr = s(auth, "reference").and_then(|r| res.resolve(r, "MedicationRequest"));
         let mut idents: Vec<Ident> = Vec::new();
         if let Some(i) = auth.get("identifier").and_then(oid_ident) {
             idents.push(i);
         }
         if let Some(mr) = mr {
+            if let Some(g) = mr.get("groupIdentifier").and_then(oid_ident) {
+                idents.push(g);
+            }
             idents.extend(arr(mr, "identifier").iter().filter_map(oid_ident));
         }
         let mut idents = idents.into_iter();

@@ -2,6 +2,7 @@
 //! (with the English display eHDSI documents carry) and value-set membership of units.
 
 use terminology::{value_sets, Coded, Lang, Terminology, Transcoded};
+use tracing::debug;
 
 /// Transcodes `coded` into the eHDSI value set `value_set`. Members and mapped targets carry the
 /// English display when the terminology knows it; the original is always kept.
@@ -13,7 +14,17 @@ pub(crate) fn transcode(t: &Terminology, coded: &Coded, value_set: &str) -> Tran
             }
             Transcoded::Member(c)
         }
-        other => other,
+        Transcoded::Unmapped { original } => {
+            // Code system and code only: never patient data.
+            debug!(
+                value_set,
+                code_system = %original.code_system,
+                code = %original.code,
+                "not in the eHDSI value set: written as nullFlavor OTH with a translation"
+            );
+            Transcoded::Unmapped { original }
+        }
+        mapped => mapped,
     }
 }
 

@@ -173,7 +173,7 @@ pub(crate) fn coded(x: &mut Xml, name: &'static str, extra: &[(&str, &str)], t: 
 
 /// `<name root=".." extension=".."/>`.
 pub(crate) fn ii(x: &mut Xml, name: &str, root: &str, extension: Option<&str>) {
-    match extension {
+    match extension.filter(|e| !e.is_empty()) {
         Some(e) => x.empty(name, &[("root", root), ("extension", e)]),
         None => x.empty(name, &[("root", root)]),
     };
