@@ -680,8 +680,17 @@ fn coding(system: &str, code: &str, display: &str) -> Value {
     json!({ "system": system, "code": code, "display": display })
 }
 
+/// A JSON number, integral when the value is (`500`, not `500.0`).
+fn number(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        json!(v as i64)
+    } else {
+        json!(v)
+    }
+}
+
 fn quantity(value: f64, unit: &str, ucum: &str) -> Value {
-    json!({ "value": value, "unit": unit, "system": UCUM_URI, "code": ucum })
+    json!({ "value": number(value), "unit": unit, "system": UCUM_URI, "code": ucum })
 }
 
 fn medication_json(m: &Med) -> Value {
@@ -896,13 +905,7 @@ fn prescription(
     let p = &PROVIDERS[prescriber % PROVIDERS.len()];
     let d = &m.dose;
     let patient = pid(patient_key);
-    let mut note = vec![];
-    if m.narcotic.is_some() {
-        note.push(
-            json!({ "text": "Narkotikaklassat läkemedel: legitimation krävs vid uthämtning." }),
-        );
-    }
-    let template = json!({
+    let mut template = json!({
         "resourceType": "MedicationRequest",
         "id": id,
         "meta": { "profile": [format!("{NLL_PROFILE}NLLMedicationRequest")] },
@@ -918,7 +921,7 @@ fn prescription(
         "medicationReference": { "reference": format!("Medication/med-{}", m.key), "display": m.name },
         "dosageInstruction": [{
             "text": d.text,
-            "timing": { "repeat": { "frequency": d.frequency, "period": d.period, "periodUnit": d.period_unit } },
+            "timing": { "repeat": { "frequency": d.frequency, "period": number(d.period), "periodUnit": d.period_unit } },
             "route": { "coding": [coding(EDQM_URI, m.route.0, m.route.1)] },
             "doseAndRate": [{ "doseQuantity": quantity(d.quantity, d.unit, d.ucum) }],
         }],
@@ -928,8 +931,11 @@ fn prescription(
             "quantity": { "value": 1, "unit": "förpackning" },
         },
         "substitution": { "allowedBoolean": m.narcotic.is_none() },
-        "note": note,
     });
+    if m.narcotic.is_some() {
+        template["note"] =
+            json!([{ "text": "Narkotikaklassat läkemedel: legitimation krävs vid uthämtning." }]);
+    }
     Prescription {
         id: id.clone(),
         patient,
@@ -1720,6 +1726,57 @@ mod tests {
             );
             assert!(readme.contains(&row), "README misses {row}");
         }
+    }
+
+    /// FHIR JSON has no empty arrays, empty objects or nulls.
+    fn assert_fhir_json(v: &Value, path: &str) {
+        match v {
+            Value::Null => panic!("null at {path}"),
+            Value::Array(a) => {
+                assert!(!a.is_empty(), "empty array at {path}");
+                for (i, x) in a.iter().enumerate() {
+                    assert_fhir_json(x, &format!("{path}[{i}]"));
+                }
+            }
+            Value::Object(o) => {
+                assert!(!o.is_empty(), "empty object at {path}");
+                for (k, x) in o {
+                    assert_fhir_json(x, &format!("{path}.{k}"));
+                }
+            }
+            Value::String(s) => assert!(!s.trim().is_empty(), "empty string at {path}"),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_resource_is_well_formed_fhir_json() {
+        let w = World::build(NaiveDate::from_ymd_opt(2026, 1, 15).unwrap());
+        let mut all: Vec<Value> = w.nll.medications.clone();
+        all.extend(w.nll.prescriptions.iter().map(Prescription::to_json));
+        all.extend(w.nll.patients.iter().map(|(_, p)| p.clone()));
+        all.extend(w.nll.practitioners.iter().cloned());
+        all.extend(w.nll.roles.iter().cloned());
+        all.extend(w.nll.organizations.iter().cloned());
+        all.extend(w.nll.locks.iter().map(|l| l.resource.clone()));
+        all.extend(w.nsr.consents.iter().map(|(_, c)| c.clone()));
+        all.extend(w.clinical.iter().map(|(_, _, r)| r.clone()));
+        for r in &all {
+            let name = format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            );
+            assert_fhir_json(r, &name);
+        }
+        let mut ids: Vec<String> = all
+            .iter()
+            .map(|r| format!("{}/{}", r["resourceType"], r["id"]))
+            .collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "resource ids are unique per type");
     }
 
     #[test]

@@ -222,14 +222,18 @@ pub(crate) fn searchset(
     }
     let mut entries: Vec<Value> = page.iter().map(|r| entry(base, r, "match")).collect();
     entries.extend(includes(page).iter().map(|r| entry(base, r, "include")));
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::new_v4().to_string(),
         "type": "searchset",
         "total": total,
         "link": links,
-        "entry": entries,
-    })
+    });
+    // FHIR JSON has no empty arrays: an empty page has no `entry`.
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    bundle
 }
 
 fn entry(base: &Url, r: &Value, mode: &str) -> Value {

@@ -51,7 +51,7 @@ async fn search(State(p): State<Pdi>, RawQuery(q): RawQuery) -> Result<Response,
             })
         })
         .collect();
-    let list = json!({
+    let mut list = json!({
         "resourceType": "List",
         "id": format!("pdi-{}", uuid::Uuid::new_v4()),
         "status": "current",
@@ -59,8 +59,15 @@ async fn search(State(p): State<Pdi>, RawQuery(q): RawQuery) -> Result<Response,
         "code": { "coding": [{ "system": "http://electronichealth.se/fhir/CodeSystem/pdi-list", "code": "shareable-providers" }] },
         "subject": { "identifier": { "system": who.system_uri(), "value": who.as_str() } },
         "date": chrono::Utc::now().to_rfc3339(),
-        "entry": entries,
     });
+    if entries.is_empty() {
+        list["emptyReason"] = json!({ "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/list-empty-reason",
+            "code": "nilknown",
+        }] });
+    } else {
+        list["entry"] = Value::Array(entries);
+    }
     Ok(ok(&fhir::searchset(
         &p.base,
         "List",

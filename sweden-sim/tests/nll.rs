@@ -54,6 +54,10 @@ async fn patient_search_accepts_every_system_spelling() {
     .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["total"], 0);
+    assert!(
+        r.body.get("entry").is_none(),
+        "no empty arrays in FHIR JSON"
+    );
     s.shutdown().await;
 }
 

@@ -62,7 +62,12 @@ async fn pdi_lists_providers_with_categories() {
     )
     .await;
     assert_eq!(r.status, 200);
-    assert!(matches(&r.body)[0]["entry"].as_array().unwrap().is_empty());
+    assert!(matches(&r.body)[0].get("entry").is_none());
+    assert_eq!(
+        matches(&r.body)[0]["emptyReason"]["coding"][0]["code"],
+        "nilknown"
+    );
+    assert!(r.body.get("entry").is_some(), "the List itself is an entry");
     assert_outcome(
         &get_q(
             &s.pdi,
