@@ -57,6 +57,15 @@ fn valid_hcp_and_trc_are_accepted_with_their_claims() {
     assert_eq!(caller.trc_patient(), Some(&patient()));
     assert!(caller.valid_until <= now + Duration::minutes(60) + Duration::seconds(1));
 
+    assert_eq!(
+        caller.hcp.organisation_oid(),
+        Oid::parse("1.3.6.1.4.1.48336.2.9").ok()
+    );
+    let debug = format!("{caller:?}");
+    for secret in ["Test Pharmacist", "pharmacist@apteek.test", "38201234567"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+
     check_trc_patient(&caller, &patient()).unwrap();
     let other = PatientRef::new(patient().root, "38201234568");
     let e = check_trc_patient(&caller, &other).unwrap_err();

@@ -269,7 +269,9 @@ impl fmt::Debug for PatientRef {
 }
 
 /// The claims of a verified HCP identity assertion.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` leaves out the HCP's name and identifier, so a stray `{:?}` does not log them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct HcpClaims {
     /// `saml2:Subject/saml2:NameID`: the HCP's identifier at the issuer.
     pub subject_id: String,
@@ -285,8 +287,8 @@ pub struct HcpClaims {
     pub locality: Option<String>,
 }
 
-/// The claims of a verified TRC assertion.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The claims of a verified TRC assertion. `Debug` leaves out the HCP and patient identifiers.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TrcClaims {
     /// `saml2:Subject/saml2:NameID`: the HCP, as in the HCP identity assertion.
     pub subject_id: String,
@@ -295,6 +297,43 @@ pub struct TrcClaims {
     pub purpose_of_use: PurposeOfUse,
     /// `saml2:Advice/saml2:AssertionIDRef`: the HCP identity assertion's ID.
     pub hcp_assertion_ref: String,
+}
+
+impl HcpClaims {
+    /// The organisation id as an OID, when it is given in the `urn:oid:` form (other forms,
+    /// such as `urn:hl7ii:root:extension`, give `None`).
+    pub fn organisation_oid(&self) -> Option<Oid> {
+        self.organisation_id
+            .strip_prefix("urn:oid:")
+            .and_then(|o| Oid::parse(o).ok())
+    }
+}
+
+impl fmt::Debug for HcpClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HcpClaims")
+            .field("subject_id", &"<redacted>")
+            .field("name", &"<redacted>")
+            .field("role", &self.role.code())
+            .field("organisation", &self.organisation)
+            .field("organisation_id", &self.organisation_id)
+            .field("facility_type", &self.facility_type)
+            .field("purpose_of_use", &self.purpose_of_use)
+            .field("permissions", &self.permissions)
+            .field("locality", &self.locality)
+            .finish()
+    }
+}
+
+impl fmt::Debug for TrcClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrcClaims")
+            .field("subject_id", &"<redacted>")
+            .field("patient", &self.patient)
+            .field("purpose_of_use", &self.purpose_of_use)
+            .field("hcp_assertion_ref", &self.hcp_assertion_ref)
+            .finish()
+    }
 }
 
 /// What every assertion has: ID, issuer, validity, audiences.

@@ -12,6 +12,19 @@
 //! registered once and any other attribute in the document carrying the same value is refused),
 //! which defeats signature wrapping. Nothing here logs patient identifiers, names or message
 //! content.
+//!
+//! Use from the SOAP layer, per request:
+//!
+//! ```text
+//! let caller = security::verify_assertions(&envelope_xml, &trust, &policy, Utc::now(),
+//!                                          Transaction::FindPrescriptions)
+//!     .map_err(|e| fault(e.ehdsi_code(), e.message()))?;
+//! // the TLS peer must be the NCP that signed: compare its certificate's C= with caller.country
+//! // once the request's patient id is read (XCA query slot, XDR submission set):
+//! security::check_trc_patient(&caller, &PatientRef::new(root, extension))?;
+//! ```
+//!
+//! `envelope_xml` is the SOAP envelope as XML (for MTOM/XOP messages, the root MIME part).
 
 mod assertion;
 mod errors;
