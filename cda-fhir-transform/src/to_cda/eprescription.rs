@@ -62,7 +62,11 @@ pub(crate) fn write(
     match level {
         Level::L3 => structured_body(&mut x, p, opts, &blocks)?,
         Level::L1 => {
-            let pdf = pdf::render(&title, &blocks);
+            let footer = format!(
+                "e-Recept från Sverige / ePrescription from Sweden. Dokument-id / Document id: {id_ext}. Skapad / Created: {}",
+                opts.now.format("%Y-%m-%d %H:%M %:z")
+            );
+            let pdf = pdf::render(&title, &blocks, &footer);
             let b64 = base64::engine::general_purpose::STANDARD.encode(pdf);
             x.start("component", &[]);
             x.start(

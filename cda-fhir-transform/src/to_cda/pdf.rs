@@ -168,8 +168,9 @@ impl Pages {
     }
 }
 
-/// Renders a document: `title` then each block as a heading band and a two-column table.
-pub(crate) fn render(title: &str, blocks: &[Block]) -> Vec<u8> {
+/// Renders a document: `title` then each block as a heading band and a two-column table;
+/// every page ends with `footer` and its page number.
+pub(crate) fn render(title: &str, blocks: &[Block], footer: &str) -> Vec<u8> {
     let mut p = Pages::new();
     let usable = PAGE_W - 2.0 * MARGIN;
     for line in wrap(title, 15.0, true, usable) {
@@ -209,7 +210,35 @@ pub(crate) fn render(title: &str, blocks: &[Block]) -> Vec<u8> {
             p.y -= 2.0;
         }
     }
-    let pages = p.finish();
+    let mut pages = p.finish();
+    let total = pages.len();
+    let footer_lines = wrap(footer, 7.5, false, PAGE_W - 2.0 * MARGIN - 90.0);
+    for (i, page) in pages.iter_mut().enumerate() {
+        let number = encode(&format!(
+            "Sida {} av {total} / Page {} of {total}",
+            i + 1,
+            i + 1
+        ));
+        page.set_stroke_gray(0.6)
+            .set_line_width(0.5)
+            .move_to(MARGIN, MARGIN - 12.0)
+            .line_to(PAGE_W - MARGIN, MARGIN - 12.0)
+            .stroke();
+        let size = 7.5;
+        for (j, line) in footer_lines.iter().take(2).enumerate() {
+            page.begin_text()
+                .set_font(REGULAR, size)
+                .next_line(MARGIN, MARGIN - 24.0 - 9.0 * j as f32)
+                .show(Str(line))
+                .end_text();
+        }
+        let x = PAGE_W - MARGIN - width(&number, size, false);
+        page.begin_text()
+            .set_font(REGULAR, size)
+            .next_line(x, MARGIN - 24.0)
+            .show(Str(&number))
+            .end_text();
+    }
 
     let catalog = Ref::new(1);
     let tree = Ref::new(2);
@@ -290,6 +319,7 @@ mod tests {
                 heading: "Block",
                 rows,
             }],
+            "Dokument-id / Document id: x",
         );
         assert!(pdf.starts_with(b"%PDF-"));
         let text = String::from_utf8_lossy(&pdf);
