@@ -141,6 +141,7 @@ async fn one_prescription_and_sparr() {
     );
     let emergency = CallContext {
         access: Access::Emergency,
+        role: CallerRole::Physician,
         ..ctx("SE2321000016-NCP1", Purpose::Treatment)
     };
     assert_eq!(

@@ -44,6 +44,8 @@ struct Caller {
     hsa: HsaId,
     purpose: Purpose,
     access: Access,
+    /// A clinician (physician or pharmacist), who may use emergency access.
+    clinician: bool,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -72,18 +74,20 @@ fn caller(h: &HeaderMap) -> Result<Caller, FhirError> {
         Some("emergency") => Access::Emergency,
         Some(_) => return Err(FhirError::invalid("X-Access must be normal or emergency")),
     };
-    match header(h, "x-caller-role") {
-        None | Some("pharmacist") | Some("physician") | Some("ncp") => {}
+    let clinician = match header(h, "x-caller-role") {
+        Some("pharmacist") | Some("physician") => true,
+        None | Some("ncp") => false,
         Some(_) => {
             return Err(FhirError::invalid(
                 "X-Caller-Role must be pharmacist, physician or ncp",
             ))
         }
-    }
+    };
     Ok(Caller {
         hsa,
         purpose,
         access,
+        clinician,
     })
 }
 
@@ -122,8 +126,10 @@ impl Nll {
 
     /// Whether an NLL data lock hides `rx` from `caller`.
     fn hidden(&self, rx: &Prescription, caller: &Caller) -> bool {
-        let override_ok =
-            caller.purpose != Purpose::CrossBorder && caller.access == Access::Emergency;
+        // Emergency access by a clinician in Swedish care lifts a spärr; never cross-border.
+        let override_ok = caller.purpose != Purpose::CrossBorder
+            && caller.access == Access::Emergency
+            && caller.clinician;
         self.st.data.locks.iter().any(|l| {
             l.patient == rx.patient && l.blocked == rx.prescriber_org && caller.hsa != l.blocked
         }) && !override_ok

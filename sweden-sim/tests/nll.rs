@@ -321,8 +321,27 @@ async fn integritetssparr_hides_the_blocked_providers_prescriptions() {
         "emergency does not override for cross-border"
     );
     assert_eq!(
+        count(with_role(
+            nll_headers(BRIDGE, "treatment", "emergency"),
+            "physician"
+        ))
+        .await,
+        3,
+        "a physician's emergency access in Swedish care lifts the spärr"
+    );
+    assert_eq!(
         count(nll_headers(BRIDGE, "treatment", "emergency")).await,
-        3
+        1,
+        "not for the NCP's role"
+    );
+    assert_eq!(
+        count(with_role(
+            nll_headers(BRIDGE, "cross-border", "emergency"),
+            "physician"
+        ))
+        .await,
+        1,
+        "never cross-border"
     );
     assert_eq!(count(nll_headers(BRIDGE, "treatment", "normal")).await, 1);
     assert_eq!(

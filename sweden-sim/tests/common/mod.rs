@@ -43,6 +43,16 @@ pub fn nll_headers(caller: &str, purpose: &str, access: &str) -> Vec<(&'static s
     ]
 }
 
+/// The same headers with another `X-Caller-Role`.
+pub fn with_role(mut h: Vec<(&'static str, String)>, role: &str) -> Vec<(&'static str, String)> {
+    for (k, v) in &mut h {
+        if *k == "X-Caller-Role" {
+            *v = role.to_owned();
+        }
+    }
+    h
+}
+
 pub fn cross_border() -> Vec<(&'static str, String)> {
     nll_headers(BRIDGE, "cross-border", "normal")
 }
