@@ -177,6 +177,12 @@ fn single_ingredient_tablet_product_dosage_and_dispensing() {
     let sub = at(ing, "pharm:ingredientSubstance/pharm:code");
     assert_eq!((a(sub, "code"), a(sub, "codeSystem")), ("N02BE01", ATC));
 
+    // The prescriber of the item, with HSA-id.
+    let prescriber = at(sa, "author/assignedAuthor");
+    assert_eq!(a(at(prescriber, "id"), "root"), HSA);
+    assert_eq!(a(at(prescriber, "id"), "extension"), "SE2321000016-1003");
+    assert_eq!(a(at(sa, "author/time"), "value"), "20261102093000+0100");
+
     // Packages per dispensation and the number of dispensations (2 repeats → 3 in all).
     let supply = all(sa, HL7, "supply")[0];
     assert_eq!(a(supply, "moodCode"), "RQO");

@@ -248,6 +248,8 @@ fn substance_administration(
     x.start("consumable", &[("typeCode", "CSM")]);
     product::manufactured_product(x, &p.medication, t)?;
     x.end();
+    // The prescriber of this item.
+    header::author_element(x, &p.prescriber, &p.authored_on, ("221", "Medical doctors"));
     // Dispensing request: packages per dispensation and number of dispensations.
     let quantity = p.quantity.as_ref().ok_or_else(|| ToCdaError::Missing {
         path: "MedicationRequest.dispenseRequest.quantity".into(),

@@ -203,11 +203,23 @@ pub(crate) fn professional(x: &mut Xml, p: &ProfessionalView) {
 }
 
 fn author(x: &mut Xml, h: &Header<'_>) {
+    author_element(x, h.author, h.author_time, h.default_function);
+}
+
+/// `<author>` (eHDSIAuthorPrescriber / eHDSIAuthor): function (ISCO-08), time and the
+/// professional with their organisation. Used in the header and for the prescriber of the
+/// substanceAdministration.
+pub(crate) fn author_element(
+    x: &mut Xml,
+    p: &ProfessionalView,
+    time: &Ts,
+    default_function: (&'static str, &'static str),
+) {
     x.start(
         "author",
         &[("typeCode", "AUT"), ("contextControlCode", "OP")],
     );
-    let (code, display) = function_code(&h.author.role_codes).unwrap_or(h.default_function);
+    let (code, display) = function_code(&p.role_codes).unwrap_or(default_function);
     x.empty(
         "functionCode",
         &[
@@ -217,9 +229,9 @@ fn author(x: &mut Xml, h: &Header<'_>) {
             ("displayName", display),
         ],
     );
-    x.empty("time", &[("value", &h.author_time.0)]);
+    x.empty("time", &[("value", &time.0)]);
     x.start("assignedAuthor", &[("classCode", "ASSIGNED")]);
-    professional(x, h.author);
+    professional(x, p);
     x.end();
     x.end();
 }
