@@ -49,7 +49,7 @@ pub use issue::{
 };
 pub use policy::{AssertionPolicy, Transaction};
 pub use trust::{SigningTrust, TrustError};
-pub use xmldsig::KeyAlgorithm;
+pub use xmldsig::{KeyAlgorithm, SignError};
 
 use assertion::{children, is_element, read_common, read_hcp, read_trc, Common, SAML_NS};
 
