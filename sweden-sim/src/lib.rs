@@ -161,35 +161,55 @@ pub async fn start_with_faults(
             let name = format!("provider-{hsa}");
             let prefix = format!("/providers/{hsa}/fhir");
             let records = world.provider_records(&hsa);
-            let s = server::serve(next_addr()?, &prefix, faults_for(&name), move |base| {
-                provider::router(base, records)
-            })
+            let s = server::serve(
+                next_addr()?,
+                &prefix,
+                &provider::CAPABILITY,
+                faults_for(&name),
+                move |base| provider::router(base, records),
+            )
             .await?;
             providers.push((hsa.clone(), s.base.clone()));
             servers.push((name, s));
         }
         let nll_data = world.nll.clone();
-        let s = server::serve(next_addr()?, "/nll/fhir", faults_for("nll"), move |base| {
-            nll::router(base, nll_data)
-        })
+        let s = server::serve(
+            next_addr()?,
+            "/nll/fhir",
+            &nll::CAPABILITY,
+            faults_for("nll"),
+            move |base| nll::router(base, nll_data),
+        )
         .await?;
         servers.push(("nll".into(), s));
         let pdi_data = world.pdi_index();
-        let s = server::serve(next_addr()?, "/pdi/fhir", faults_for("pdi"), move |base| {
-            pdi::router(base, pdi_data)
-        })
+        let s = server::serve(
+            next_addr()?,
+            "/pdi/fhir",
+            &pdi::CAPABILITY,
+            faults_for("pdi"),
+            move |base| pdi::router(base, pdi_data),
+        )
         .await?;
         servers.push(("pdi".into(), s));
         let ntk_data = ntk::Directory::new(&providers, world.offline_providers());
-        let s = server::serve(next_addr()?, "/ntk/fhir", faults_for("ntk"), move |base| {
-            ntk::router(base, ntk_data)
-        })
+        let s = server::serve(
+            next_addr()?,
+            "/ntk/fhir",
+            &ntk::CAPABILITY,
+            faults_for("ntk"),
+            move |base| ntk::router(base, ntk_data),
+        )
         .await?;
         servers.push(("ntk".into(), s));
         let nsr_data = world.nsr.clone();
-        let s = server::serve(next_addr()?, "/nsr/fhir", faults_for("nsr"), move |base| {
-            nsr::router(base, nsr_data)
-        })
+        let s = server::serve(
+            next_addr()?,
+            "/nsr/fhir",
+            &nsr::CAPABILITY,
+            faults_for("nsr"),
+            move |base| nsr::router(base, nsr_data),
+        )
         .await?;
         servers.push(("nsr".into(), s));
         Ok(())

@@ -189,6 +189,20 @@ impl Nll {
     }
 }
 
+/// What this simulator serves, for its CapabilityStatement.
+pub(crate) const CAPABILITY: crate::server::Capability = crate::server::Capability {
+    title: "NLL — nationella läkemedelslistan (simulator)",
+    resources: &[
+        ("Patient", &["identifier"]),
+        (
+            "MedicationRequest",
+            &["patient.identifier", "status", "_id", "_include"],
+        ),
+        ("MedicationDispense", &["prescription"]),
+        ("Consent", &["patient.identifier"]),
+    ],
+};
+
 pub(crate) fn router(base: Url, data: NllData) -> Router {
     let store = Store {
         prescriptions: data.prescriptions.clone(),

@@ -18,6 +18,12 @@ struct Nsr {
     data: Arc<NsrData>,
 }
 
+/// What this simulator serves, for its CapabilityStatement.
+pub(crate) const CAPABILITY: crate::server::Capability = crate::server::Capability {
+    title: "NSR — the block register (simulator)",
+    resources: &[("Consent", &["patient.identifier", "status"])],
+};
+
 pub(crate) fn router(base: Url, data: NsrData) -> Router {
     Router::new()
         .route("/Consent", get(search))

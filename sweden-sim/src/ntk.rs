@@ -39,6 +39,12 @@ struct Ntk {
     dir: Arc<Directory>,
 }
 
+/// What this simulator serves, for its CapabilityStatement.
+pub(crate) const CAPABILITY: crate::server::Capability = crate::server::Capability {
+    title: "NTK — nationell tjänsteadresseringskatalog (simulator)",
+    resources: &[("Endpoint", &["organization.identifier", "status"])],
+};
+
 pub(crate) fn router(base: Url, dir: Directory) -> Router {
     Router::new()
         .route("/Endpoint", get(search))

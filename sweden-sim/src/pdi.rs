@@ -22,6 +22,12 @@ struct Pdi {
     index: Arc<PdiIndex>,
 }
 
+/// What this simulator serves, for its CapabilityStatement.
+pub(crate) const CAPABILITY: crate::server::Capability = crate::server::Capability {
+    title: "PDI — patientdataindex (simulator)",
+    resources: &[("List", &["subject:identifier", "code"])],
+};
+
 pub(crate) fn router(base: Url, index: PdiIndex) -> Router {
     Router::new().route("/List", get(search)).with_state(Pdi {
         base,

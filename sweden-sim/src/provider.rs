@@ -19,6 +19,20 @@ struct Provider {
     records: Arc<Vec<(PersonId, Value)>>,
 }
 
+/// What this simulator serves, for its CapabilityStatement.
+pub(crate) const CAPABILITY: crate::server::Capability = crate::server::Capability {
+    title: "Care provider FHIR server (simulator)",
+    resources: &[
+        ("Condition", &["patient.identifier"]),
+        ("AllergyIntolerance", &["patient.identifier"]),
+        ("MedicationStatement", &["patient.identifier"]),
+        ("Immunization", &["patient.identifier"]),
+        ("Procedure", &["patient.identifier"]),
+        ("Observation", &["patient.identifier", "category"]),
+        ("DeviceUseStatement", &["patient.identifier"]),
+    ],
+};
+
 pub(crate) fn router(base: Url, records: Vec<(PersonId, Value)>) -> Router {
     Router::new()
         .route("/{kind}", get(search))

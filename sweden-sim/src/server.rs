@@ -37,10 +37,53 @@ impl Served {
     }
 }
 
-/// Binds `addr`, and serves `make(base)` under `prefix` with the fault layer and `/_sim/faults`.
+/// What a simulator is, for its CapabilityStatement (`GET {base}/metadata`), which FHIR
+/// clients read first to learn what a server supports.
+pub(crate) struct Capability {
+    pub title: &'static str,
+    /// Resource types served, each with its search parameters.
+    pub resources: &'static [(&'static str, &'static [&'static str])],
+}
+
+impl Capability {
+    fn statement(&self, base: &Url) -> serde_json::Value {
+        let resources: Vec<serde_json::Value> = self
+            .resources
+            .iter()
+            .map(|(ty, params)| {
+                let mut r = serde_json::json!({
+                    "type": ty,
+                    "interaction": [{ "code": "read" }, { "code": "search-type" }],
+                });
+                if !params.is_empty() {
+                    r["searchParam"] = params
+                        .iter()
+                        .map(|p| serde_json::json!({ "name": p, "type": "token" }))
+                        .collect();
+                }
+                r
+            })
+            .collect();
+        serde_json::json!({
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": "2026-11-01",
+            "kind": "instance",
+            "software": { "name": "sweden-sim", "version": env!("CARGO_PKG_VERSION") },
+            "implementation": { "description": self.title, "url": base.as_str() },
+            "fhirVersion": "4.0.1",
+            "format": ["application/fhir+json"],
+            "rest": [{ "mode": "server", "resource": resources }],
+        })
+    }
+}
+
+/// Binds `addr`, and serves `make(base)` under `prefix` with the fault layer, the
+/// CapabilityStatement at `{prefix}/metadata` and `/_sim/faults`.
 pub(crate) async fn serve(
     addr: SocketAddr,
     prefix: &str,
+    capability: &Capability,
     initial: Faults,
     make: impl FnOnce(Url) -> Router,
 ) -> Result<Served, SimError> {
@@ -64,8 +107,16 @@ pub(crate) async fn serve(
         faults: Arc::new(Mutex::new(initial)),
         stop: stop_rx.clone(),
     };
+    let statement = capability.statement(&base);
+    let metadata = Router::new().route(
+        "/metadata",
+        axum::routing::get(move || {
+            let body = statement.clone();
+            async move { crate::fhir::ok(&body) }
+        }),
+    );
     let app = Router::new()
-        .nest(prefix, make(base.clone()))
+        .nest(prefix, make(base.clone()).merge(metadata))
         .merge(faults::routes(state.clone()))
         .fallback(|| async {
             crate::fhir::FhirError::not_found("no such endpoint on this simulator")

@@ -344,3 +344,29 @@ async fn oversized_bodies_are_operation_outcomes() {
     assert_eq!(body["resourceType"], "OperationOutcome");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_simulator_publishes_a_capability_statement_of_what_it_serves() {
+    let s = sims().await;
+    let expect: Vec<(String, &str)> = vec![
+        (s.nll.to_string(), "MedicationRequest"),
+        (s.pdi.to_string(), "List"),
+        (s.ntk.to_string(), "Endpoint"),
+        (s.nsr.to_string(), "Consent"),
+        (s.providers[0].1.to_string(), "Condition"),
+    ];
+    for (base, resource) in expect {
+        let r = get(&format!("{}/metadata", base.trim_end_matches('/')), &[]).await;
+        assert_eq!(r.status, 200, "{base}");
+        assert_eq!(r.body["resourceType"], "CapabilityStatement");
+        assert_eq!(r.body["fhirVersion"], "4.0.1");
+        assert_eq!(r.body["implementation"]["url"], base.as_str());
+        let types: Vec<&str> = r.body["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["type"].as_str().unwrap())
+            .collect();
+        assert!(types.contains(&resource), "{base}: {types:?}");
+    }
+}
