@@ -1,0 +1,1 @@
+//! Tests against other countries' eHDSI documents and simulated foreign NCPs.
