@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cda_fhir_transform::to_fhir::{cda_to_fhir, read_cda};
+use cda_fhir_transform::to_fhir::{cda_to_fhir, detect_kind, read_cda};
 use criterion::{Criterion, Throughput};
 use quick_xml::events::Event;
 
@@ -67,6 +67,9 @@ fn main() {
     group.throughput(Throughput::Elements(1));
     group.bench_function(format!("cda_to_fhir/{name}"), |b| {
         b.iter(|| convert(black_box(&xml)))
+    });
+    group.bench_function(format!("element_tree_only/{name}"), |b| {
+        b.iter(|| detect_kind(black_box(&xml)).is_ok())
     });
     group.bench_function(format!("read_cda_model_only/{name}"), |b| {
         b.iter(|| read_cda(black_box(&xml)).map(|d| d.prescriptions.len()))

@@ -263,3 +263,13 @@ fn dispensed_product_codes_all_survive() {
         }
     }
 }
+
+#[test]
+fn a_corrupt_personnummer_is_refused_without_echoing_it() {
+    let xml = fixture("edispensation-minimal.xml").replace("191212121212", "191212121213");
+    let err = edispensation_to_fhir(&xml).unwrap_err();
+    assert!(matches!(err, FromCdaError::Invalid { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("patientRole/id/@extension"), "{msg}");
+    assert!(!msg.contains("19121212121"), "{msg}");
+}

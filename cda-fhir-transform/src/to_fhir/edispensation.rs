@@ -16,6 +16,7 @@
 use serde_json::{Map, Value};
 
 use ncp_types::systems::IdentifierSystem;
+use ncp_types::PersonId;
 
 use super::cda_model::*;
 use super::eprescription::{medication, organization, package_count, practitioner, strip_nulls};
@@ -78,18 +79,32 @@ fn prescription_id(doc: &CdaDocument, item: &DispenseItem) -> Option<String> {
     )
 }
 
-/// The patient identifier NLL knows: the Swedish personnummer/samordningsnummer if present.
-fn subject(doc: &CdaDocument) -> Value {
+/// The patient identifier NLL knows: the Swedish personnummer/samordningsnummer if present,
+/// checked (date shape, check digit) since NLL can only match a valid one.
+fn subject(doc: &CdaDocument) -> Result<Value, FromCdaError> {
     let swedish = doc.patient.ids.iter().find(|i| {
         matches!(
             IdentifierSystem::recognise(i.root.as_str()),
             Some(IdentifierSystem::Personnummer | IdentifierSystem::Samordningsnummer)
         )
     });
-    match swedish.or(doc.patient.ids.first()) {
+    if let Some(id) = swedish {
+        let valid = id
+            .extension
+            .as_deref()
+            .is_some_and(|v| PersonId::from_identifier(id.root.as_str(), v).is_ok());
+        if !valid {
+            return Err(FromCdaError::Invalid {
+                at: "/ClinicalDocument/recordTarget/patientRole/id/@extension".into(),
+                value: None,
+                reason: "not a valid Swedish personnummer/samordningsnummer for its root",
+            });
+        }
+    }
+    Ok(match swedish.or(doc.patient.ids.first()) {
         Some(id) => j!({"identifier": identifier(id)}),
         None => Value::Null,
-    }
+    })
 }
 
 /// Converts every dispensed item. `forced` overrides what the document says (the discard
@@ -104,6 +119,7 @@ pub(crate) fn to_instructions(
             what: "supply (a dispensed item)",
         });
     }
+    let subject = subject(doc)?;
     let several = doc.dispensations.len() > 1;
     let mut out = Vec::with_capacity(doc.dispensations.len());
     for (i, item) in doc.dispensations.iter().enumerate() {
@@ -135,7 +151,14 @@ pub(crate) fn to_instructions(
             ),
             what: "substanceAdministration/id (the Swedish prescription dispensed against)",
         })?;
-        let resource = dispense(doc, item, action, &dispense_id, &prescription_id);
+        let resource = dispense(
+            doc,
+            item,
+            action,
+            &dispense_id,
+            &prescription_id,
+            subject.clone(),
+        );
         out.push(DispenseInstruction {
             action,
             dispense_id,
@@ -158,6 +181,7 @@ fn dispense(
     action: DispenseAction,
     dispense_id: &str,
     prescription_id: &str,
+    subject: Value,
 ) -> Value {
     let mut contained = vec![medication(&item.product, "med")];
     // Parts of a combination product sit beside the Medication (contained resources cannot
@@ -207,7 +231,7 @@ fn dispense(
         "medicationReference".into(),
         j!({"reference": "#med", "display": item.product.name.clone()}),
     );
-    put(&mut md, "subject", subject(doc));
+    put(&mut md, "subject", subject);
     let mut rx = Map::new();
     if let Some(id) = as_fhir_id(prescription_id) {
         rx.insert("reference".into(), j!(format!("MedicationRequest/{id}")));
