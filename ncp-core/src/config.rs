@@ -23,6 +23,8 @@ pub struct Config {
     pub national: NationalServices,
     #[serde(default)]
     pub terminology: TerminologyConfig,
+    #[serde(default)]
+    pub saml: SamlConfig,
 }
 
 /// Who this NCP is.
@@ -39,6 +41,43 @@ pub struct NcpIdentity {
     pub organization_name: String,
     /// The NCP's HSA-id, sent to the national services as the caller.
     pub hsa_id: HsaId,
+    /// The NCP's postal address and contact, written as the CDA custodian.
+    #[serde(default)]
+    pub address: PostalAddress,
+    /// Phone (`+46…`) or e-mail (`mailto:…`) of the NCP's service desk.
+    pub telecom: Option<String>,
+}
+
+/// A postal address, as documents carry it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostalAddress {
+    #[serde(default)]
+    pub lines: Vec<String>,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+}
+
+impl NcpIdentity {
+    /// What the CDA writers need from us: ids under our document OID root, and the NCP as
+    /// the documents' custodian.
+    pub fn cda_options(
+        &self,
+        now: chrono::DateTime<chrono::FixedOffset>,
+    ) -> cda_fhir_transform::to_cda::CdaOptions {
+        let custodian = cda_fhir_transform::to_cda::NcpOrganisation {
+            id: self.home_community_id.clone(),
+            name: self.organization_name.clone(),
+            address: cda_fhir_transform::to_cda::Address {
+                lines: self.address.lines.clone(),
+                postal_code: self.address.postal_code.clone(),
+                city: self.address.city.clone(),
+                country: Some(self.country),
+            },
+            telecom: self.telecom.clone(),
+        };
+        cda_fhir_transform::to_cda::CdaOptions::under(&self.document_root, now, custodian)
+    }
 }
 
 /// Where the bridge listens.
@@ -100,6 +139,40 @@ pub struct TerminologyConfig {
     /// Where to serve the gRPC TerminologyService (plain HTTP/2, for the internal network);
     /// not served when absent.
     pub grpc_listen: Option<SocketAddr>,
+}
+
+/// The SAML assertions foreign NCPs send: whose signatures we accept, and what we hold them to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlConfig {
+    /// PEM files of the CAs (the eHDSI central PKI's signing CA) whose certificates may sign
+    /// the HCP identity and TRC assertions. Empty: every SOAP request is refused (4704).
+    #[serde(default)]
+    pub trust: Vec<PathBuf>,
+    /// The audiences we answer to; every `AudienceRestriction` must name one of them.
+    #[serde(default = "default_audience")]
+    pub audience: Vec<String>,
+    /// Tolerated clock difference with the issuers, in seconds.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew_secs: u64,
+}
+
+fn default_audience() -> Vec<String> {
+    vec![crate::security::EHDSI_AUDIENCE.to_owned()]
+}
+
+fn default_clock_skew() -> u64 {
+    60
+}
+
+impl Default for SamlConfig {
+    fn default() -> Self {
+        SamlConfig {
+            trust: Vec::new(),
+            audience: default_audience(),
+            clock_skew_secs: default_clock_skew(),
+        }
+    }
 }
 
 /// A configuration problem, naming the key.
@@ -178,6 +251,7 @@ impl Config {
         fix(&mut self.tls.cert);
         fix(&mut self.tls.key);
         self.tls.client_ca.iter_mut().for_each(fix);
+        self.saml.trust.iter_mut().for_each(fix);
         if let Some(dir) = self.terminology.mvc_dir.as_mut() {
             fix(dir);
         }
@@ -213,6 +287,26 @@ impl Config {
                     format!("file not found: {}", path.display()),
                 );
             }
+        }
+        for (i, path) in self.saml.trust.iter().enumerate() {
+            if !path.is_file() {
+                err(
+                    &format!("saml.trust[{i}]"),
+                    format!("file not found: {}", path.display()),
+                );
+            }
+        }
+        if self.saml.audience.iter().all(|a| a.trim().is_empty()) {
+            err(
+                "saml.audience",
+                "no audience: every assertion would be refused".into(),
+            );
+        }
+        if self.saml.clock_skew_secs > 600 {
+            err(
+                "saml.clock_skew_secs",
+                format!("{} is over 600 seconds", self.saml.clock_skew_secs),
+            );
         }
         if self.server.max_body_bytes < 1024 {
             err(

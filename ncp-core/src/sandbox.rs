@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use crate::bridge::{Bridge, StartError};
 use crate::config::{
-    Config, NationalServices, NcpIdentity, ServerConfig, TerminologyConfig, TlsConfig,
+    Config, NationalServices, NcpIdentity, PostalAddress, ServerConfig, TerminologyConfig,
+    TlsConfig,
 };
 use crate::pki::{PkiError, TestPki};
 
@@ -89,6 +90,12 @@ fn sandbox_identity() -> NcpIdentity {
         document_root: Oid::parse("1.2.752.129.2.1.99.2").expect("constant OID"),
         organization_name: "E-hälsomyndigheten (sandbox)".to_owned(),
         hsa_id: HsaId::parse("SE2321000198-NCPSANDBOX").expect("constant HSA-id"),
+        address: PostalAddress {
+            lines: vec!["Box 913".to_owned()],
+            postal_code: Some("391 29".to_owned()),
+            city: Some("Kalmar".to_owned()),
+        },
+        telecom: Some("tel:+46104585000".to_owned()),
     }
 }
 
