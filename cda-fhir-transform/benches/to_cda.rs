@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cda_fhir_transform::to_cda::{eprescription_l3, Address, CdaOptions, NcpOrganisation};
+use cda_fhir_transform::to_cda::{
+    edispensation, eprescription_l1, eprescription_l3, Address, CdaOptions, NcpOrganisation,
+};
 use chrono::DateTime;
 use criterion::{Criterion, Throughput};
 use ncp_types::{CountryCode, Oid, PrescriptionId};
@@ -122,6 +124,27 @@ fn main() {
             black_box(round_trip(black_box(&doc)));
         },
         Duration::from_secs(2),
+    );
+    let l1 = per_second(
+        || {
+            black_box(eprescription_l1(black_box(&s.bundle), &s.id, &s.opts).ok());
+        },
+        Duration::from_secs(1),
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let md: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("tests/fixtures/fhir/medicationdispense.json"))
+            .expect("fixture"),
+    )
+    .expect("json");
+    let ed = per_second(
+        || {
+            black_box(edispensation(black_box(&md), &s.opts).ok());
+        },
+        Duration::from_secs(1),
+    );
+    println!(
+        "ePrescription L1 (with PDF): {l1:.0} documents/s\neDispensation: {ed:.0} documents/s"
     );
     println!(
         "document: {} bytes\nePrescription L3 generation: {gen:.0} documents/s\n\
