@@ -73,9 +73,19 @@ fn decimal(v: &Value) -> Option<String> {
                 })
             }
         }
-        Value::String(t) if t.trim().parse::<f64>().is_ok() => Some(t.trim().to_owned()),
+        Value::String(t) if is_plain_decimal(t.trim()) => Some(t.trim().to_owned()),
         _ => None,
     }
+}
+
+/// `-12.50`: optional sign, digits, optional fraction (no exponent, as CDA PQ wants).
+fn is_plain_decimal(t: &str) -> bool {
+    let t = t.strip_prefix('-').unwrap_or(t);
+    let (int, frac) = t.split_once('.').unwrap_or((t, "0"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn uint(v: Option<&Value>) -> Option<u32> {
@@ -184,10 +194,15 @@ impl Ts {
                 .map_err(|e| invalid(path, format!("not a FHIR dateTime with zone: {e}")))?;
             return Ok(Ts(dt.format("%Y%m%d%H%M%S%z").to_string()));
         }
+        let b = v.as_bytes();
+        let digit = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+        let ok = match b.len() {
+            4 => digit(0..4),
+            7 => digit(0..4) && b[4] == b'-' && digit(5..7),
+            10 => digit(0..4) && b[4] == b'-' && digit(5..7) && b[7] == b'-' && digit(8..10),
+            _ => false,
+        };
         let digits: String = v.chars().filter(|c| *c != '-').collect();
-        let ok = matches!(digits.len(), 4 | 6 | 8)
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && v.len() == digits.len() + (digits.len() - 4) / 2;
         if ok {
             Ok(Ts(digits))
         } else {
@@ -1101,6 +1116,8 @@ mod tests {
         assert!(Ts::parse("2026-11-20T10:15:00", "x").is_err());
         assert!(Ts::parse("20261120", "x").is_err());
         assert!(Ts::parse("2026-1-2", "x").is_err());
+        assert!(Ts::parse("2026--1102", "x").is_err());
+        assert!(Ts::parse("2026-11", "x").is_ok());
     }
 
     #[test]
@@ -1108,6 +1125,8 @@ mod tests {
         assert_eq!(decimal(&serde_json::json!(500)).unwrap(), "500");
         assert_eq!(decimal(&serde_json::json!(0.5)).unwrap(), "0.5");
         assert!(decimal(&serde_json::json!("abc")).is_none());
+        assert!(decimal(&serde_json::json!("1e5")).is_none());
+        assert_eq!(decimal(&serde_json::json!("-2.50")).unwrap(), "-2.50");
     }
 
     #[test]
