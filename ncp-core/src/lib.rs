@@ -8,6 +8,7 @@
 //! - [`sandbox`]: `ncp sandbox`, the bridge on a simulated Sweden.
 
 pub mod app;
+pub mod audit;
 pub mod bridge;
 pub mod config;
 pub mod ihe;

@@ -1,0 +1,251 @@
+//! The IHE ATNA export: a record as a DICOM `AuditMessage` (DICOM PS3.15 A.5, RFC 3881
+//! shaped, as the eHDSI audit repository takes it).
+//!
+//! - `EventIdentification`: DCM event id, the IHE transaction as `EventTypeCode`, the outcome
+//!   indicator (0/4/8), the purpose of use and, on failure, the eHDSI error code.
+//! - `ActiveParticipant`s: the HCP (requestor, with the ISCO role), the HCP's organisation,
+//!   the requesting NCP (source, with the source IP) and the responding NCP (destination).
+//! - `ParticipantObjectIdentification`s: the patient (`ext^^^&root&ISO`), each document,
+//!   prescription or dispensation, and the transaction's message id; the audit-only `reason`
+//!   is a base64 `ParticipantObjectDetail` of the message id object (type `reason`).
+
+use base64::Engine;
+
+use super::record::{AuditRecord, EventType, ObjectRef};
+use crate::soap::xml::XmlWriter;
+
+/// The code system of the eHDSI XSPA purpose of use.
+const PURPOSE_OF_USE_CODE_SYSTEM: &str = "3bc18518-d305-46c2-a8d6-94bd59856e9e";
+
+/// The DICOM EventID code, its meaning and the EventActionCode.
+fn event_id(t: EventType) -> (&'static str, &'static str, &'static str) {
+    match t {
+        EventType::PatientIdentification | EventType::DocumentList => ("110112", "Query", "E"),
+        EventType::DocumentRetrieve => ("110106", "Export", "R"),
+        EventType::DispensationSubmit => ("110107", "Import", "C"),
+        EventType::DispensationDiscard => ("110107", "Import", "D"),
+        EventType::FhirApi => ("110106", "Export", "R"),
+    }
+}
+
+fn transaction_name(t: EventType) -> &'static str {
+    match t {
+        EventType::PatientIdentification => "Cross Gateway Patient Discovery",
+        EventType::DocumentList => "Cross Gateway Query",
+        EventType::DocumentRetrieve => "Cross Gateway Retrieve",
+        EventType::DispensationSubmit => "Provide and Register Document Set-b",
+        EventType::DispensationDiscard => "Provide and Register Document Set-b (discard)",
+        EventType::FhirApi => "RESTful Operation",
+    }
+}
+
+fn code(w: &mut XmlWriter, element: &str, code: &str, system: &str, text: &str) {
+    w.empty(
+        element,
+        &[
+            ("csd-code", code),
+            ("codeSystemName", system),
+            ("originalText", text),
+        ],
+    );
+}
+
+/// The record as an ATNA `AuditMessage` document.
+pub fn to_atna_xml(r: &AuditRecord) -> String {
+    let mut w = XmlWriter::new();
+    let (id_code, id_text, action) = event_id(r.event_type);
+    let time = r
+        .event_time
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let indicator = r.outcome.atna_indicator().to_string();
+    w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    w.open("AuditMessage", &[]);
+
+    w.open(
+        "EventIdentification",
+        &[
+            ("EventActionCode", action),
+            ("EventDateTime", &time),
+            ("EventOutcomeIndicator", &indicator),
+        ],
+    );
+    code(&mut w, "EventID", id_code, "DCM", id_text);
+    let (tx_system, tx_code) = match r.event_type {
+        EventType::FhirApi => (
+            "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "rest",
+        ),
+        t => ("IHE Transactions", t.transaction()),
+    };
+    code(
+        &mut w,
+        "EventTypeCode",
+        tx_code,
+        tx_system,
+        transaction_name(r.event_type),
+    );
+    let pou = r.purpose_of_use.code();
+    code(&mut w, "PurposeOfUse", pou, PURPOSE_OF_USE_CODE_SYSTEM, pou);
+    if let Some(e) = r.error_code {
+        w.leaf("EventOutcomeDescription", &[], e.code());
+    }
+    w.close();
+
+    // The HCP, on whose behalf the request was made.
+    w.open(
+        "ActiveParticipant",
+        &[
+            ("UserID", &r.hcp.id),
+            ("UserName", &r.hcp.name),
+            ("UserIsRequestor", "true"),
+        ],
+    );
+    code(
+        &mut w,
+        "RoleIDCode",
+        r.hcp.role.code(),
+        "ISCO-08",
+        r.hcp.role.display_name(),
+    );
+    w.close();
+
+    // The HCP's organisation and facility type.
+    w.open(
+        "ActiveParticipant",
+        &[
+            ("UserID", &r.hcp.organisation_id),
+            ("UserName", &r.hcp.organisation),
+            ("UserIsRequestor", "false"),
+        ],
+    );
+    let facility = r.hcp.facility_type.as_str();
+    code(
+        &mut w,
+        "RoleIDCode",
+        facility,
+        "urn:ehdsi:names:subject:healthcare-facility-type",
+        facility,
+    );
+    w.close();
+
+    let source_ip = r.source_ip.to_string();
+    let requesting = format!("urn:oid:{}", r.requesting.home_community_id);
+    w.open(
+        "ActiveParticipant",
+        &[
+            ("UserID", &requesting),
+            ("AlternativeUserID", r.requesting.country.as_str()),
+            ("UserIsRequestor", "false"),
+            ("NetworkAccessPointID", &source_ip),
+            ("NetworkAccessPointTypeCode", "2"),
+        ],
+    );
+    code(&mut w, "RoleIDCode", "110153", "DCM", "Source Role ID");
+    w.close();
+
+    let responding = format!("urn:oid:{}", r.responding.home_community_id);
+    w.open(
+        "ActiveParticipant",
+        &[
+            ("UserID", &responding),
+            ("AlternativeUserID", r.responding.country.as_str()),
+            ("UserIsRequestor", "false"),
+        ],
+    );
+    code(&mut w, "RoleIDCode", "110152", "DCM", "Destination Role ID");
+    w.close();
+
+    w.empty(
+        "AuditSourceIdentification",
+        &[
+            ("AuditSourceID", r.responding.home_community_id.as_str()),
+            ("AuditEnterpriseSiteID", r.responding.country.as_str()),
+        ],
+    );
+
+    if let Some(p) = &r.patient {
+        let cx = p.to_cx();
+        w.open(
+            "ParticipantObjectIdentification",
+            &[
+                ("ParticipantObjectID", &cx),
+                ("ParticipantObjectTypeCode", "1"),
+                ("ParticipantObjectTypeCodeRole", "1"),
+            ],
+        );
+        code(
+            &mut w,
+            "ParticipantObjectIDTypeCode",
+            "2",
+            "RFC-3881",
+            "Patient Number",
+        );
+        w.close();
+    }
+
+    for o in &r.objects {
+        let kind = match o {
+            ObjectRef::Document(_) => "document",
+            ObjectRef::Prescription(_) => "prescription",
+            ObjectRef::Dispensation(_) => "dispensation",
+        };
+        w.open(
+            "ParticipantObjectIdentification",
+            &[
+                ("ParticipantObjectID", o.id()),
+                ("ParticipantObjectTypeCode", "2"),
+                ("ParticipantObjectTypeCodeRole", "3"),
+            ],
+        );
+        code(
+            &mut w,
+            "ParticipantObjectIDTypeCode",
+            "9",
+            "RFC-3881",
+            "Report Number",
+        );
+        w.empty(
+            "ParticipantObjectDetail",
+            &[
+                ("type", "kind"),
+                (
+                    "value",
+                    &base64::engine::general_purpose::STANDARD.encode(kind),
+                ),
+            ],
+        );
+        w.close();
+    }
+
+    w.open(
+        "ParticipantObjectIdentification",
+        &[
+            ("ParticipantObjectID", &r.message_id),
+            ("ParticipantObjectTypeCode", "2"),
+            ("ParticipantObjectTypeCodeRole", "24"),
+        ],
+    );
+    code(
+        &mut w,
+        "ParticipantObjectIDTypeCode",
+        r.event_type.transaction(),
+        "IHE Transactions",
+        transaction_name(r.event_type),
+    );
+    if let Some(reason) = &r.reason {
+        w.empty(
+            "ParticipantObjectDetail",
+            &[
+                ("type", "reason"),
+                (
+                    "value",
+                    &base64::engine::general_purpose::STANDARD.encode(reason),
+                ),
+            ],
+        );
+    }
+    w.close();
+
+    w.close();
+    String::from_utf8(w.finish()).unwrap_or_default()
+}

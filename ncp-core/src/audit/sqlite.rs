@@ -1,0 +1,197 @@
+//! The SQLite audit store: WAL, `synchronous=FULL`, appends under `BEGIN IMMEDIATE`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::record::{chain_hash, Canonical, IndexColumns, GENESIS_HASH};
+use super::{AuditError, Result, StoredRow};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq                INTEGER PRIMARY KEY,
+    event_time_us      INTEGER NOT NULL,
+    event_type         TEXT NOT NULL,
+    outcome            TEXT NOT NULL,
+    requesting_country TEXT NOT NULL,
+    patient_root       TEXT,
+    patient_ext        TEXT,
+    record             TEXT NOT NULL,
+    prev_hash          TEXT NOT NULL,
+    hash               TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_patient ON audit_log (patient_root, patient_ext, event_time_us);
+CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log (event_time_us);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+";
+
+/// Opens a SQLite file with the durability settings every store here uses.
+pub(crate) fn open_durable(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // journal_mode answers with the mode it ended up in.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(mode = %mode, "SQLite refused WAL; durability still holds with synchronous=FULL");
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+pub(crate) struct SqliteAudit {
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// Runs `f` on the connection on the blocking pool.
+async fn with_conn<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+{
+    let conn = Arc::clone(conn);
+    tokio::task::spawn_blocking(move || {
+        // A panic while holding the lock cannot leave a half-written row behind (the
+        // transaction rolls back on drop), so a poisoned lock is safe to take over.
+        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| AuditError::Task(e.to_string()))?
+}
+
+fn index_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<IndexColumns> {
+    Ok(IndexColumns {
+        event_time_us: r.get(first)?,
+        event_type: r.get(first + 1)?,
+        outcome: r.get(first + 2)?,
+        requesting_country: r.get(first + 3)?,
+        patient_root: r.get(first + 4)?,
+        patient_ext: r.get(first + 5)?,
+    })
+}
+
+impl SqliteAudit {
+    pub(crate) async fn open(path: &Path) -> Result<Self> {
+        let path = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            let conn = open_durable(&path)?;
+            conn.execute_batch(SCHEMA)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| AuditError::Task(e.to_string()))??;
+        Ok(SqliteAudit {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    pub(crate) async fn append(&self, c: Canonical) -> Result<i64> {
+        with_conn(&self.conn, move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let head: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+            let seq = prev_seq + 1;
+            let hash = chain_hash(seq, &prev_hash, &c.json);
+            let i = &c.index;
+            tx.execute(
+                "INSERT INTO audit_log (seq, event_time_us, event_type, outcome, requesting_country,
+                     patient_root, patient_ext, record, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    seq,
+                    i.event_time_us,
+                    i.event_type,
+                    i.outcome,
+                    i.requesting_country,
+                    i.patient_root,
+                    i.patient_ext,
+                    c.json,
+                    prev_hash,
+                    hash
+                ],
+            )?;
+            tx.commit()?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    pub(crate) async fn rows_after(&self, after: i64, limit: i64) -> Result<Vec<StoredRow>> {
+        with_conn(&self.conn, move |conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT seq, record, prev_hash, hash, event_time_us, event_type, outcome,
+                        requesting_country, patient_root, patient_ext
+                 FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = st
+                .query_map(params![after, limit], |r| {
+                    Ok(StoredRow {
+                        seq: r.get(0)?,
+                        record: r.get(1)?,
+                        prev_hash: r.get(2)?,
+                        hash: r.get(3)?,
+                        index: index_from_row(r, 4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    pub(crate) async fn patient_records(
+        &self,
+        root: &str,
+        ext: &str,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<(i64, String)>> {
+        let (root, ext) = (root.to_owned(), ext.to_owned());
+        with_conn(&self.conn, move |conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT seq, record FROM audit_log
+                 WHERE patient_root = ?1 AND patient_ext = ?2
+                   AND event_time_us >= ?3 AND event_time_us < ?4
+                 ORDER BY event_time_us, seq",
+            )?;
+            let rows = st
+                .query_map(params![root, ext, from_us, to_us], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    pub(crate) async fn kpi(
+        &self,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<(String, String, String, i64)>> {
+        with_conn(&self.conn, move |conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT event_type, requesting_country, outcome, COUNT(*) FROM audit_log
+                 WHERE event_time_us >= ?1 AND event_time_us < ?2
+                 GROUP BY event_type, requesting_country, outcome",
+            )?;
+            let rows = st
+                .query_map(params![from_us, to_us], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}

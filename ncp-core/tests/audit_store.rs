@@ -1,0 +1,452 @@
+//! The audit trail against both backends: the chain, tampering, concurrent appends (one
+//! process and two "replicas"), the patient's access list, KPI counts and the ATNA export.
+
+#[path = "support/pg.rs"]
+mod pg;
+#[path = "support/audit_sample.rs"]
+mod sample;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ncp_core::audit::{
+    to_atna_xml, AuditConfig, AuditLog, AuditSeq, EventType, ObjectRef, Outcome, Period,
+    StorageBackend,
+};
+use ncp_core::ihe::errors::EhdsiError;
+use ncp_core::security::HcpRole;
+use ncp_types::{CountryCode, DispensationId};
+use sample::{at, patient, record};
+
+/// Raw SQL access to a store, as an attacker with database access would have.
+enum Raw {
+    Sqlite(PathBuf),
+    Pg(String),
+}
+
+impl Raw {
+    async fn exec(&self, sql: &str) -> Result<(), String> {
+        match self {
+            Raw::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+                conn.execute_batch(sql).map_err(|e| e.to_string())
+            }
+            Raw::Pg(url) => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::spawn(conn);
+                client.batch_execute(sql).await.map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Lifts the append-only triggers (the tamperer's first step).
+    async fn disable_guards(&self) {
+        let sql = match self {
+            Raw::Sqlite(_) => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
+            Raw::Pg(_) => "ALTER TABLE audit_log DISABLE TRIGGER USER;",
+        };
+        self.exec(sql).await.expect("disable triggers");
+    }
+}
+
+struct Backend {
+    config: AuditConfig,
+    raw: Raw,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.db");
+    Backend {
+        config: AuditConfig {
+            backend: StorageBackend::Sqlite { path: path.clone() },
+        },
+        raw: Raw::Sqlite(path),
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres() -> Option<Backend> {
+    let url = pg::fresh_database().await?;
+    Some(Backend {
+        config: AuditConfig {
+            backend: StorageBackend::Postgres { url: url.clone() },
+        },
+        raw: Raw::Pg(url),
+        _dir: None,
+    })
+}
+
+async fn append_n(log: &AuditLog, n: u32) {
+    for i in 0..n {
+        let r = record(EventType::DocumentRetrieve, "BE", Outcome::Success, i % 60);
+        log.append(&r).await.expect("append");
+    }
+}
+
+async fn chain_appends_and_verifies(b: Backend) {
+    let log = AuditLog::open(&b.config).await.expect("open");
+    let empty = log.verify().await.expect("verify");
+    assert_eq!(
+        (empty.records, empty.first_broken, empty.head),
+        (0, None, None)
+    );
+    for i in 1..=20 {
+        let seq = log
+            .append(&record(EventType::DocumentList, "BE", Outcome::Success, i))
+            .await
+            .expect("append");
+        assert_eq!(seq, AuditSeq(i64::from(i)));
+    }
+    let report = log.verify().await.expect("verify");
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 20);
+    assert_eq!(report.head.as_deref().map(str::len), Some(64));
+
+    // Reopening continues the same chain.
+    drop(log);
+    let log = AuditLog::open(&b.config).await.expect("reopen");
+    let seq = log
+        .append(&record(EventType::FhirApi, "SE", Outcome::Success, 30))
+        .await
+        .expect("append");
+    assert_eq!(seq, AuditSeq(21));
+    let report = log.verify().await.expect("verify");
+    assert_eq!((report.records, report.first_broken), (21, None));
+}
+
+async fn tampering_is_detected(b: Backend) {
+    let log = AuditLog::open(&b.config).await.expect("open");
+    append_n(&log, 12).await;
+    // The table refuses updates and deletes as it stands.
+    assert!(b
+        .raw
+        .exec("UPDATE audit_log SET outcome = 'success' WHERE seq = 2")
+        .await
+        .is_err());
+    assert!(b
+        .raw
+        .exec("DELETE FROM audit_log WHERE seq = 2")
+        .await
+        .is_err());
+    assert!(log.verify().await.expect("verify").is_intact());
+
+    b.raw.disable_guards().await;
+    // Edit the hashed text of record 7: the HCP's name.
+    b.raw
+        .exec("UPDATE audit_log SET record = replace(record, 'Dupont', 'Durand') WHERE seq = 7")
+        .await
+        .expect("tamper");
+    let report = log.verify().await.expect("verify");
+    assert_eq!(report.first_broken, Some(AuditSeq(7)), "{report:?}");
+    assert_eq!(report.records, 7);
+
+    // Editing an index column only (hiding an access from the patient) is caught too.
+    b.raw
+        .exec("UPDATE audit_log SET patient_ext = '191111111111' WHERE seq = 4")
+        .await
+        .expect("tamper");
+    assert_eq!(
+        log.verify().await.expect("verify").first_broken,
+        Some(AuditSeq(4))
+    );
+
+    // Removing a row in the middle breaks the chain at the next one.
+    b.raw
+        .exec("DELETE FROM audit_log WHERE seq = 2")
+        .await
+        .expect("delete");
+    assert_eq!(
+        log.verify().await.expect("verify").first_broken,
+        Some(AuditSeq(3))
+    );
+}
+
+async fn concurrent_appends_form_one_chain(b: Backend, replicas: usize) {
+    let logs: Vec<Arc<AuditLog>> = {
+        let mut v = Vec::new();
+        for _ in 0..replicas {
+            v.push(Arc::new(AuditLog::open(&b.config).await.expect("open")));
+        }
+        v
+    };
+    let mut tasks = Vec::new();
+    for t in 0..40usize {
+        let log = Arc::clone(&logs[t % replicas]);
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..5u32 {
+                let r = record(EventType::PatientIdentification, "AT", Outcome::Success, i);
+                seqs.push(log.append(&r).await.expect("append"));
+            }
+            seqs
+        }));
+    }
+    let mut all = HashSet::new();
+    for t in tasks {
+        for s in t.await.expect("task") {
+            assert!(all.insert(s), "seq {s} handed out twice");
+        }
+    }
+    assert_eq!(all.len(), 200);
+    assert_eq!(all.iter().max(), Some(&AuditSeq(200)));
+    for log in &logs {
+        let report = log.verify().await.expect("verify");
+        assert_eq!((report.records, report.first_broken), (200, None));
+    }
+}
+
+async fn patient_accesses_and_kpis(b: Backend) {
+    let log = AuditLog::open(&b.config).await.expect("open");
+    let mut r1 = record(EventType::DocumentList, "BE", Outcome::Success, 1);
+    r1.hcp.organisation = "Hôpital Saint-Luc".into();
+    let mut r2 = record(EventType::DocumentRetrieve, "PT", Outcome::Success, 5);
+    r2.hcp.organisation = "Hospital de Santa Maria".into();
+    r2.hcp.role = HcpRole::PHARMACIST;
+    let mut blocked = record(EventType::DocumentRetrieve, "PT", Outcome::MinorFailure, 7);
+    blocked.error_code = Some(EhdsiError::NoConsent);
+    blocked.reason = Some("blocked: provider-block".into());
+    let late = record(EventType::DocumentList, "BE", Outcome::Success, 20);
+    let mut other = record(EventType::DocumentList, "BE", Outcome::Success, 3);
+    other.patient = Some(patient("194107086995"));
+    let mut anonymous = record(
+        EventType::PatientIdentification,
+        "BE",
+        Outcome::SeriousFailure,
+        4,
+    );
+    anonymous.patient = None;
+    for r in [&r1, &r2, &blocked, &late, &other, &anonymous] {
+        log.append(r).await.expect("append");
+    }
+
+    let seen = log
+        .accesses_to_patient(&patient("191212121212"), Period::new(at(0), at(20)))
+        .await
+        .expect("accesses");
+    let summary: Vec<_> = seen
+        .iter()
+        .map(|a| {
+            (
+                a.organisation.as_str(),
+                a.country.as_str(),
+                a.role.code(),
+                a.what,
+                a.outcome,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "Hôpital Saint-Luc",
+                "BE",
+                "221",
+                EventType::DocumentList,
+                Outcome::Success
+            ),
+            (
+                "Hospital de Santa Maria",
+                "PT",
+                "2262",
+                EventType::DocumentRetrieve,
+                Outcome::Success
+            ),
+            (
+                "Hôpital Saint-Luc",
+                "PT",
+                "221",
+                EventType::DocumentRetrieve,
+                Outcome::MinorFailure
+            ),
+        ]
+    );
+    assert_eq!(seen[0].time, at(1));
+    let everything = log
+        .accesses_to_patient(&patient("191212121212"), Period::all())
+        .await
+        .expect("accesses");
+    assert_eq!(everything.len(), 4);
+
+    let kpi = log.kpi(Period::new(at(0), at(10))).await.expect("kpi");
+    let cells: Vec<_> = kpi
+        .iter()
+        .map(|k| (k.event_type, k.country.as_str(), k.outcome, k.count))
+        .collect();
+    assert_eq!(
+        cells,
+        vec![
+            (
+                EventType::PatientIdentification,
+                "BE",
+                Outcome::SeriousFailure,
+                1
+            ),
+            (EventType::DocumentList, "BE", Outcome::Success, 2),
+            (EventType::DocumentRetrieve, "PT", Outcome::Success, 1),
+            (EventType::DocumentRetrieve, "PT", Outcome::MinorFailure, 1),
+        ]
+    );
+    let all: u64 = log
+        .kpi(Period::all())
+        .await
+        .expect("kpi")
+        .iter()
+        .map(|k| k.count)
+        .sum();
+    assert_eq!(all, 6);
+}
+
+#[tokio::test]
+async fn sqlite_chain_appends_and_verifies() {
+    chain_appends_and_verifies(sqlite()).await;
+}
+
+#[tokio::test]
+async fn sqlite_tampering_is_detected() {
+    tampering_is_detected(sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_appends_form_one_chain() {
+    concurrent_appends_form_one_chain(sqlite(), 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_two_handles_on_one_file_form_one_chain() {
+    concurrent_appends_form_one_chain(sqlite(), 2).await;
+}
+
+#[tokio::test]
+async fn sqlite_patient_accesses_and_kpis() {
+    patient_accesses_and_kpis(sqlite()).await;
+}
+
+#[tokio::test]
+async fn postgres_chain_appends_and_verifies() {
+    if let Some(b) = postgres().await {
+        chain_appends_and_verifies(b).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_tampering_is_detected() {
+    if let Some(b) = postgres().await {
+        tampering_is_detected(b).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_appends_form_one_chain() {
+    if let Some(b) = postgres().await {
+        concurrent_appends_form_one_chain(b, 1).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_replicas_append_concurrently_into_one_chain() {
+    if let Some(b) = postgres().await {
+        concurrent_appends_form_one_chain(b, 2).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_patient_accesses_and_kpis() {
+    if let Some(b) = postgres().await {
+        patient_accesses_and_kpis(b).await;
+    }
+}
+
+#[test]
+fn atna_export_carries_the_fields() {
+    let mut r = record(EventType::DocumentRetrieve, "BE", Outcome::MinorFailure, 12);
+    r.error_code = Some(EhdsiError::NoConsent);
+    r.reason = Some("blocked: provider-block".into());
+    r.objects.push(ObjectRef::Dispensation(
+        DispensationId::new("disp-42").expect("id"),
+    ));
+    let xml = to_atna_xml(&r);
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed ATNA XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "AuditMessage");
+    let el = |name: &str| {
+        root.descendants()
+            .filter(move |n| n.tag_name().name() == name)
+            .collect::<Vec<_>>()
+    };
+    let ev = &el("EventIdentification")[0];
+    assert_eq!(ev.attribute("EventActionCode"), Some("R"));
+    assert_eq!(ev.attribute("EventOutcomeIndicator"), Some("4"));
+    assert_eq!(
+        ev.attribute("EventDateTime"),
+        Some("2026-03-01T10:12:00.000000Z")
+    );
+    assert_eq!(el("EventID")[0].attribute("csd-code"), Some("110106"));
+    assert_eq!(el("EventTypeCode")[0].attribute("csd-code"), Some("ITI-39"));
+    assert_eq!(
+        el("PurposeOfUse")[0].attribute("csd-code"),
+        Some("TREATMENT")
+    );
+    assert_eq!(el("EventOutcomeDescription")[0].text(), Some("4701"));
+
+    let parts = el("ActiveParticipant");
+    assert_eq!(parts.len(), 4);
+    assert_eq!(parts[0].attribute("UserIsRequestor"), Some("true"));
+    assert_eq!(
+        parts[0].attribute("UserName"),
+        Some("Dr Anne <Dupont> & Co")
+    );
+    assert_eq!(parts[1].attribute("UserName"), Some("Hôpital Saint-Luc"));
+    assert_eq!(
+        parts[2].attribute("NetworkAccessPointID"),
+        Some("192.0.2.10")
+    );
+    assert_eq!(parts[2].attribute("AlternativeUserID"), Some("BE"));
+    assert_eq!(parts[3].attribute("AlternativeUserID"), Some("SE"));
+
+    let objects = el("ParticipantObjectIdentification");
+    assert_eq!(
+        objects[0].attribute("ParticipantObjectID"),
+        Some("191212121212^^^&1.2.752.129.2.1.3.1&ISO")
+    );
+    assert_eq!(
+        objects[0].attribute("ParticipantObjectTypeCodeRole"),
+        Some("1")
+    );
+    assert_eq!(
+        objects[1].attribute("ParticipantObjectID"),
+        Some("1.2.752.129.2.1.2.1^PS-191212121212")
+    );
+    assert_eq!(objects[2].attribute("ParticipantObjectID"), Some("disp-42"));
+    assert_eq!(
+        objects[3].attribute("ParticipantObjectID"),
+        Some(r.message_id.as_str())
+    );
+    let reason = objects[3]
+        .children()
+        .find(|n| n.attribute("type") == Some("reason"))
+        .and_then(|n| n.attribute("value"))
+        .expect("reason detail");
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(reason)
+        .expect("base64");
+    assert_eq!(decoded, b"blocked: provider-block");
+}
+
+#[test]
+fn debug_output_keeps_patient_hcp_and_reason_out() {
+    let mut r = record(EventType::DocumentRetrieve, "BE", Outcome::Success, 1);
+    r.reason = Some("blocked: provider-block".into());
+    let dbg = format!("{r:?}");
+    for secret in ["191212121212", "Dupont", "hcp-4711", "provider-block"] {
+        assert!(!dbg.contains(secret), "Debug shows {secret}: {dbg}");
+    }
+    assert!(dbg.contains("DocumentRetrieve"));
+    assert_eq!(CountryCode::parse("be").expect("cc"), r.requesting.country);
+}
