@@ -94,6 +94,13 @@ fn too_deep_and_too_large() {
         ..ReaderLimits::default()
     };
     assert_eq!(
+        cda_fhir_transform::to_fhir::cda_to_fhir_with_limits(MINIMAL_EP, &limits).unwrap_err(),
+        FromCdaError::TooLarge {
+            size: MINIMAL_EP.len(),
+            limit: 100
+        }
+    );
+    assert_eq!(
         read_cda_with_limits(MINIMAL_EP, &limits).unwrap_err(),
         FromCdaError::TooLarge {
             size: MINIMAL_EP.len(),

@@ -162,7 +162,12 @@ pub fn detect_kind(xml: &str) -> Result<DocumentKind, FromCdaError> {
 /// Patient Summary L1 -> `collection` Bundle with the Patient and the PDF `Binary`.
 /// A Patient Summary L3 is refused ([`FromCdaError::WrongKind`]).
 pub fn cda_to_fhir(xml: &str) -> Result<Value, FromCdaError> {
-    let doc = read_cda(xml)?;
+    cda_to_fhir_with_limits(xml, &ReaderLimits::default())
+}
+
+/// [`cda_to_fhir`] with explicit reader limits (e.g. a larger `max_bytes` for big L1 PDFs).
+pub fn cda_to_fhir_with_limits(xml: &str, limits: &ReaderLimits) -> Result<Value, FromCdaError> {
+    let doc = read_cda_with_limits(xml, limits)?;
     match doc.kind {
         DocumentKind::EPrescriptionL3
         | DocumentKind::EPrescriptionL1
