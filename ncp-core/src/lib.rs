@@ -12,6 +12,7 @@ pub mod audit;
 pub mod bridge;
 pub mod config;
 pub mod ihe;
+pub mod outbox;
 pub mod pki;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -186,7 +186,7 @@ pub(crate) struct StoredRow {
 
 enum Store {
     Sqlite(sqlite::SqliteAudit),
-    Postgres(postgres::PgAudit),
+    Postgres(Box<postgres::PgAudit>),
 }
 
 /// The audit trail. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -204,7 +204,7 @@ impl AuditLog {
                 Store::Sqlite(sqlite::SqliteAudit::open(path).await?)
             }
             StorageBackend::Postgres { url } => {
-                Store::Postgres(postgres::PgAudit::open(url).await?)
+                Store::Postgres(Box::new(postgres::PgAudit::open(url).await?))
             }
         };
         Ok(AuditLog { store })
