@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Extension, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -15,6 +15,8 @@ use crate::server::Peer;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// Sweden as country A: the XCPD, XCA and XDR endpoints.
+    pub country_a: Arc<crate::endpoints::CountryAEndpoints>,
 }
 
 /// The bridge's routes.
@@ -22,6 +24,9 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
     Router::new()
         .route("/status", get(status))
+        .route("/ncp/xcpd", post(crate::endpoints::xcpd_endpoint))
+        .route("/ncp/xca", post(crate::endpoints::xca_endpoint))
+        .route("/ncp/xdr", post(crate::endpoints::xdr_endpoint))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

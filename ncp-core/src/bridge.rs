@@ -22,6 +22,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Endpoints(#[from] crate::endpoints::EndpointsError),
     #[error("server.listen: cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -42,6 +44,7 @@ impl Bridge {
     pub async fn bind(config: Config) -> Result<Bridge, StartError> {
         let tls = tls::server_config(&config.tls)?;
         install_terminology(config.terminology.mvc_dir.as_deref())?;
+        let country_a = Arc::new(crate::endpoints::CountryAEndpoints::from_config(&config)?);
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -60,8 +63,17 @@ impl Bridge {
             tls,
             state: AppState {
                 config: Arc::new(config),
+                country_a,
             },
         })
+    }
+
+    /// Writes the country A endpoints' audit events to `sink` (instead of memory).
+    pub fn with_audit(mut self, sink: Arc<dyn crate::country_a::AuditSink>) -> Self {
+        if let Some(ep) = Arc::get_mut(&mut self.state.country_a) {
+            ep.audit = sink;
+        }
+        self
     }
 
     /// The bound address (with the real port when the configuration asked for port 0).

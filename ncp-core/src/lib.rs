@@ -3,6 +3,7 @@
 //! - [`config`]: the TOML configuration, validated at start-up.
 //! - [`tls`] and [`server`]: the mutual-TLS listener foreign NCPs connect to.
 //! - [`app`]: the routes.
+//! - [`country_a`] and [`endpoints`]: Sweden as country A, the service and its SOAP endpoints.
 //! - [`bridge`]: starting and stopping the service.
 //! - [`pki`]: the sandbox's test PKI.
 //! - [`sandbox`]: `ncp sandbox`, the bridge on a simulated Sweden.
@@ -11,6 +12,8 @@ pub mod app;
 pub mod audit;
 pub mod bridge;
 pub mod config;
+pub mod country_a;
+pub mod endpoints;
 pub mod ihe;
 pub mod outbox;
 pub mod pki;

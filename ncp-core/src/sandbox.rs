@@ -120,7 +120,7 @@ pub async fn run(
     let sims = sweden_sim::start(sweden_sim::SimConfig {
         bind: opts.listen.ip(),
         base_port: opts.sim_base_port,
-        faults: opts.faults.clone(),
+        faults: opts.faults,
     })
     .await
     .map_err(|e| SandboxError::Sim(e.to_string()))?;
@@ -147,6 +147,11 @@ pub async fn run(
         terminology: TerminologyConfig {
             mvc_dir: mvc.canonicalize().ok(),
             grpc_listen: opts.grpc_listen,
+        },
+        // The sandbox CA issued the test foreign NCPs' SAML signing certificates.
+        saml: crate::config::SamlConfig {
+            trust: vec![pki.ca_cert.clone()],
+            ..Default::default()
         },
     };
     let config_path = data_dir.join("ncp.toml");

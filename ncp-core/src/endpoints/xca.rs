@@ -1,0 +1,250 @@
+//! ITI-38 (list the patient's ePrescriptions) and ITI-39 (retrieve them).
+
+use axum::response::Response;
+
+use super::{audit, check_trc, patient_ref, respond, verify, CountryAEndpoints};
+use crate::country_a::AuditEvent;
+use crate::ihe::errors::{EhdsiError, RegistryError, XdsError};
+use crate::ihe::metadata::{codes, DocumentEntry, STATUS_APPROVED};
+use crate::ihe::xca::{self, RetrievedDocument, ReturnType, Transfer};
+use crate::ihe::PatientIdentifier;
+use crate::security::Transaction;
+use crate::server::Peer;
+use crate::soap::{self, SoapRequest};
+
+/// What a FindDocuments query asks for, by its class codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    EPrescription,
+    PatientSummary,
+    Unknown,
+}
+
+fn asked(q: &xca::FindDocumentsQuery) -> Asked {
+    let has = |c: &str| q.class_codes.iter().any(|x| x.code == c);
+    if q.class_codes.is_empty() || has(codes::CLASS_EPRESCRIPTION) {
+        Asked::EPrescription
+    } else if has(codes::CLASS_PATIENT_SUMMARY) {
+        Asked::PatientSummary
+    } else {
+        Asked::Unknown
+    }
+}
+
+fn query_response(
+    req: &SoapRequest,
+    entries: &[DocumentEntry],
+    errors: &[RegistryError],
+    rt: ReturnType,
+) -> Response {
+    respond(
+        req,
+        soap::Transaction::CrossGatewayQuery,
+        xca::build_query_response(entries, errors, rt),
+        Vec::new(),
+    )
+}
+
+pub(super) async fn query(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequest) -> Response {
+    let location = ep.service.home_community_id().to_urn();
+    let q = match xca::parse_query(&req.body) {
+        Ok(q) => q,
+        Err(e) => {
+            // Answer only an authenticated requester, even about its malformed query.
+            let caller = match verify(ep, peer, req, Transaction::FindPrescriptions) {
+                Ok(c) => c,
+                Err(r) => return r,
+            };
+            let event = AuditEvent::of(&caller, req.addressing.message_id.as_deref())
+                .failed(EhdsiError::ErrorGeneric);
+            if let Err(r) = audit(ep, req, &event).await {
+                return r;
+            }
+            let err = e.registry_error().with_location(location);
+            return query_response(req, &[], &[err], ReturnType::LeafClass);
+        }
+    };
+    let kind = asked(&q);
+    let needs = match kind {
+        Asked::PatientSummary => Transaction::FindPatientSummary,
+        _ => Transaction::FindPrescriptions,
+    };
+    let caller = match verify(ep, peer, req, needs) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref());
+    event.patient = Some(patient_ref(&q.patient));
+    let (entries, errors) = match answer(ep, &caller, &q, kind).await {
+        Ok(entries) if entries.is_empty() => (
+            entries,
+            vec![RegistryError::ehdsi(EhdsiError::EPrescriptionsNotFound)],
+        ),
+        Ok(entries) => (entries, Vec::new()),
+        Err(e) => {
+            event = event.failed(e);
+            (Vec::new(), vec![registry_error(e)])
+        }
+    };
+    event.objects = entries.iter().map(|e| e.unique_id.clone()).collect();
+    if let Err(r) = audit(ep, req, &event).await {
+        return r;
+    }
+    let errors: Vec<RegistryError> = errors
+        .into_iter()
+        .map(|e| e.with_location(location.clone()))
+        .collect();
+    query_response(req, &entries, &errors, q.return_type)
+}
+
+fn registry_error(e: EhdsiError) -> RegistryError {
+    match e {
+        EhdsiError::ErrorPsGeneric => RegistryError::ehdsi(e)
+            .with_context("The Patient Summary is not yet served by the Swedish NCP"),
+        other => RegistryError::ehdsi(other),
+    }
+}
+
+async fn answer(
+    ep: &CountryAEndpoints,
+    caller: &crate::security::VerifiedCaller,
+    q: &xca::FindDocumentsQuery,
+    kind: Asked,
+) -> Result<Vec<DocumentEntry>, EhdsiError> {
+    check_trc(caller, &q.patient)?;
+    if q.home_community_id
+        .as_ref()
+        .is_some_and(|h| h != ep.service.home_community_id())
+    {
+        return Err(EhdsiError::ErrorGeneric);
+    }
+    match kind {
+        Asked::EPrescription => {}
+        Asked::PatientSummary => return Err(EhdsiError::ErrorPsGeneric),
+        Asked::Unknown => return Err(EhdsiError::UnknownSignifier),
+    }
+    if !q.statuses.iter().any(|s| s.trim() == STATUS_APPROVED) {
+        return Ok(Vec::new());
+    }
+    let docs = ep
+        .service
+        .list_prescriptions(caller, &q.patient)
+        .await
+        .map_err(|r| r.error)?;
+    let wanted = |e: &DocumentEntry| {
+        q.format_codes.is_empty()
+            || q.format_codes
+                .iter()
+                .any(|f| f.code.eq_ignore_ascii_case(&e.format_code.code))
+    };
+    Ok(docs
+        .into_iter()
+        .flat_map(|d| [d.l3, d.l1])
+        .filter(wanted)
+        .collect())
+}
+
+pub(super) async fn retrieve(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequest) -> Response {
+    let transfer = if req.mtom {
+        Transfer::Mtom
+    } else {
+        Transfer::Inline
+    };
+    let seed = uuid::Uuid::new_v4().to_string();
+    let location = ep.service.home_community_id().to_urn();
+    let respond_with = |docs: &[RetrievedDocument], errors: &[RegistryError]| {
+        let errors: Vec<RegistryError> = errors
+            .iter()
+            .cloned()
+            .map(|e| e.with_location(location.clone()))
+            .collect();
+        let out = xca::build_retrieve_response(docs, &errors, transfer, &seed);
+        respond(
+            req,
+            soap::Transaction::CrossGatewayRetrieve,
+            out.body,
+            out.attachments,
+        )
+    };
+    let parsed = xca::parse_retrieve(&req.body);
+    let caller = match verify(ep, peer, req, Transaction::RetrievePrescriptions) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref());
+    let r = match parsed {
+        Ok(r) => r,
+        Err(e) => {
+            event = event.failed(EhdsiError::ErrorGeneric);
+            if let Err(resp) = audit(ep, req, &event).await {
+                return resp;
+            }
+            let err = RegistryError::xds(XdsError::XdsRegistryError, e.to_string());
+            return respond_with(&[], &[err]);
+        }
+    };
+    // ITI-39 names no patient: the documents must be the TRC assertion's patient's.
+    let Some(trc) = caller.trc_patient() else {
+        return respond_with(&[], &[RegistryError::ehdsi(EhdsiError::WeakAuthentication)]);
+    };
+    let patient = PatientIdentifier::new(trc.root.clone(), trc.extension.clone());
+    event.patient = Some(patient_ref(&patient));
+    let ours = ep.service.home_community_id();
+    let mut docs = Vec::new();
+    let mut errors = Vec::new();
+    for d in &r.documents {
+        if d.home_community_id.as_ref().is_some_and(|h| h != ours) {
+            errors.push(RegistryError::xds(
+                XdsError::XdsUnknownCommunity,
+                "Unknown HomeCommunityId",
+            ));
+            continue;
+        }
+        if &d.repository_unique_id != ep.service.repository_unique_id() {
+            errors.push(RegistryError::xds(
+                XdsError::XdsUnknownRepositoryId,
+                "Unknown RepositoryUniqueId",
+            ));
+            continue;
+        }
+        match ep
+            .service
+            .retrieve(&caller, &patient, &d.document_unique_id)
+            .await
+        {
+            Ok(doc) => {
+                event.objects.push(doc.unique_id.clone());
+                docs.push(RetrievedDocument {
+                    home_community_id: ours.clone(),
+                    repository_unique_id: ep.service.repository_unique_id().clone(),
+                    document_unique_id: doc.unique_id,
+                    mime_type: doc.mime_type,
+                    bytes: doc.bytes,
+                });
+            }
+            Err(refusal) => {
+                if let Some(reason) = refusal.reason {
+                    event.reason = Some(reason.to_owned());
+                }
+                errors.push(RegistryError::ehdsi(refusal.error).with_context(format!(
+                    "{}: {}",
+                    d.document_unique_id,
+                    refusal.error.description()
+                )));
+            }
+        }
+    }
+    if let Some(first) = errors.first() {
+        if let crate::ihe::errors::ErrorCode::Ehdsi(e) = first.code {
+            if docs.is_empty() {
+                event = event.failed(e);
+            }
+        } else if docs.is_empty() {
+            event = event.failed(EhdsiError::ErrorGeneric);
+        }
+    }
+    if let Err(resp) = audit(ep, req, &event).await {
+        return resp;
+    }
+    respond_with(&docs, &errors)
+}
