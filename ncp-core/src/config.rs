@@ -59,6 +59,26 @@ pub struct PostalAddress {
 }
 
 impl NcpIdentity {
+    /// The identity of the embedded default (`ncp sandbox`, and `ncp transform` without a
+    /// configuration): a made-up arc of the Swedish OID space, never a production identity.
+    pub fn sandbox() -> NcpIdentity {
+        let oid = |s: &str| Oid::parse(s).unwrap_or_else(|_| unreachable!("constant OID {s}"));
+        NcpIdentity {
+            country: CountryCode::SE,
+            home_community_id: oid("1.2.752.129.2.1.99.1"),
+            document_root: oid("1.2.752.129.2.1.99.2"),
+            organization_name: "E-hälsomyndigheten (sandbox)".to_owned(),
+            hsa_id: HsaId::parse("SE2321000198-NCPSANDBOX")
+                .unwrap_or_else(|_| unreachable!("constant HSA-id")),
+            address: PostalAddress {
+                lines: vec!["Box 913".to_owned()],
+                postal_code: Some("391 29".to_owned()),
+                city: Some("Kalmar".to_owned()),
+            },
+            telecom: Some("tel:+46104585000".to_owned()),
+        }
+    }
+
     /// What the CDA writers need from us: ids under our document OID root, and the NCP as
     /// the documents' custodian.
     pub fn cda_options(

@@ -23,3 +23,4 @@ pub mod security;
 pub mod server;
 pub mod soap;
 pub mod tls;
+pub mod transform_command;

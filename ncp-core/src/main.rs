@@ -7,9 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ncp_core::bridge::{shutdown_signal, Bridge};
-use ncp_core::config::Config;
+use ncp_core::config::{Config, NcpIdentity};
 #[cfg(feature = "sandbox")]
 use ncp_core::sandbox::{self, SandboxOptions};
+use ncp_core::transform_command::{self, DocumentKind, FhirToCda, Level};
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +58,66 @@ enum Command {
         #[arg(value_name = "FILE")]
         config: PathBuf,
     },
+    /// Transform documents between FHIR R4 and eHDSI CDA, to stdout.
+    #[command(subcommand)]
+    Transform(TransformCommand),
+}
+
+#[derive(Subcommand)]
+enum TransformCommand {
+    /// FHIR R4 JSON (an NLL Bundle, or a MedicationDispense) -> eHDSI CDA.
+    FhirToCda {
+        /// Which eHDSI document to write.
+        #[arg(long, value_enum)]
+        document: DocumentKind,
+        /// ePrescription level: 3 (structured) or 1 (PDF).
+        #[arg(long, value_enum, default_value = "3")]
+        level: Level,
+        /// The MedicationRequest to write, when the Bundle holds several.
+        #[arg(long)]
+        prescription: Option<String>,
+        /// Write the discard of the dispensation instead.
+        #[arg(long)]
+        discard: bool,
+        /// Take the NCP identity (document OIDs, custodian) from this configuration
+        /// instead of the sandbox's.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(value_name = "FILE")]
+        input: PathBuf,
+    },
+    /// eHDSI CDA (ePrescription L3/L1, eDispensation) -> FHIR R4 JSON; the kind is detected
+    /// from the templateId.
+    CdaToFhir {
+        #[arg(value_name = "FILE")]
+        input: PathBuf,
+    },
+}
+
+fn transform(cmd: TransformCommand) -> Result<String, String> {
+    match cmd {
+        TransformCommand::FhirToCda {
+            document,
+            level,
+            prescription,
+            discard,
+            config,
+            input,
+        } => {
+            let ncp = match config {
+                Some(path) => Config::load(&path).map_err(|e| e.to_string())?.ncp,
+                None => NcpIdentity::sandbox(),
+            };
+            let req = FhirToCda {
+                document,
+                level,
+                prescription,
+                discard,
+            };
+            transform_command::fhir_file_to_cda(&input, &req, &ncp)
+        }
+        TransformCommand::CdaToFhir { input } => transform_command::cda_file_to_fhir(&input),
+    }
 }
 
 fn main() -> ExitCode {
@@ -121,6 +182,7 @@ fn main() -> ExitCode {
                 println!("{}: valid", config.display());
                 Ok(())
             }
+            Command::Transform(t) => transform(t).map(|out| println!("{out}")),
         }
     });
     match result {

@@ -8,13 +8,11 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use ncp_types::{CountryCode, HsaId, Oid};
 use serde::Serialize;
 
 use crate::bridge::{Bridge, StartError};
 use crate::config::{
-    Config, NationalServices, NcpIdentity, PostalAddress, ServerConfig, TerminologyConfig,
-    TlsConfig,
+    Config, NationalServices, NcpIdentity, ServerConfig, TerminologyConfig, TlsConfig,
 };
 use crate::pki::{PkiError, TestPki};
 
@@ -82,23 +80,6 @@ pub struct ClientFiles {
     pub saml_key: Option<PathBuf>,
 }
 
-/// The identity the sandbox NCP runs under (a made-up arc of the Swedish OID space).
-fn sandbox_identity() -> NcpIdentity {
-    NcpIdentity {
-        country: CountryCode::SE,
-        home_community_id: Oid::parse("1.2.752.129.2.1.99.1").expect("constant OID"),
-        document_root: Oid::parse("1.2.752.129.2.1.99.2").expect("constant OID"),
-        organization_name: "E-hälsomyndigheten (sandbox)".to_owned(),
-        hsa_id: HsaId::parse("SE2321000198-NCPSANDBOX").expect("constant HSA-id"),
-        address: PostalAddress {
-            lines: vec!["Box 913".to_owned()],
-            postal_code: Some("391 29".to_owned()),
-            city: Some("Kalmar".to_owned()),
-        },
-        telecom: Some("tel:+46104585000".to_owned()),
-    }
-}
-
 /// Starts everything, prints the banner, and runs until `shutdown` completes.
 pub async fn run(
     opts: SandboxOptions,
@@ -127,7 +108,7 @@ pub async fn run(
 
     let mvc = PathBuf::from("../shared/ehdsi/schematron-wave8/include");
     let config = Config {
-        ncp: sandbox_identity(),
+        ncp: NcpIdentity::sandbox(),
         server: ServerConfig {
             listen: opts.listen,
             max_body_bytes: 16 * 1024 * 1024,
