@@ -302,151 +302,188 @@ async fn patient_accesses_and_kpis(b: Backend) {
     assert_eq!(all, 6);
 }
 
-#[tokio::test]
-async fn sqlite_chain_appends_and_verifies() {
-    chain_appends_and_verifies(sqlite()).await;
-}
+/// Grouped so that `cargo test -p ncp-core audit` selects them.
+mod audit {
+    use super::*;
 
-#[tokio::test]
-async fn sqlite_tampering_is_detected() {
-    tampering_is_detected(sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_concurrent_appends_form_one_chain() {
-    concurrent_appends_form_one_chain(sqlite(), 1).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_two_handles_on_one_file_form_one_chain() {
-    concurrent_appends_form_one_chain(sqlite(), 2).await;
-}
-
-#[tokio::test]
-async fn sqlite_patient_accesses_and_kpis() {
-    patient_accesses_and_kpis(sqlite()).await;
-}
-
-#[tokio::test]
-async fn postgres_chain_appends_and_verifies() {
-    if let Some(b) = postgres().await {
-        chain_appends_and_verifies(b).await;
+    #[tokio::test]
+    async fn sqlite_chain_appends_and_verifies() {
+        chain_appends_and_verifies(sqlite()).await;
     }
-}
 
-#[tokio::test]
-async fn postgres_tampering_is_detected() {
-    if let Some(b) = postgres().await {
-        tampering_is_detected(b).await;
+    #[tokio::test]
+    async fn sqlite_tampering_is_detected() {
+        tampering_is_detected(sqlite()).await;
     }
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_concurrent_appends_form_one_chain() {
-    if let Some(b) = postgres().await {
-        concurrent_appends_form_one_chain(b, 1).await;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_concurrent_appends_form_one_chain() {
+        concurrent_appends_form_one_chain(sqlite(), 1).await;
     }
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_two_replicas_append_concurrently_into_one_chain() {
-    if let Some(b) = postgres().await {
-        concurrent_appends_form_one_chain(b, 2).await;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_two_handles_on_one_file_form_one_chain() {
+        concurrent_appends_form_one_chain(sqlite(), 2).await;
     }
-}
 
-#[tokio::test]
-async fn postgres_patient_accesses_and_kpis() {
-    if let Some(b) = postgres().await {
-        patient_accesses_and_kpis(b).await;
+    #[tokio::test]
+    async fn sqlite_patient_accesses_and_kpis() {
+        patient_accesses_and_kpis(sqlite()).await;
     }
-}
 
-#[test]
-fn atna_export_carries_the_fields() {
-    let mut r = record(EventType::DocumentRetrieve, "BE", Outcome::MinorFailure, 12);
-    r.error_code = Some(EhdsiError::NoConsent);
-    r.reason = Some("blocked: provider-block".into());
-    r.objects.push(ObjectRef::Dispensation(
-        DispensationId::new("disp-42").expect("id"),
-    ));
-    let xml = to_atna_xml(&r);
-    let doc = roxmltree::Document::parse(&xml).expect("well-formed ATNA XML");
-    let root = doc.root_element();
-    assert_eq!(root.tag_name().name(), "AuditMessage");
-    let el = |name: &str| {
-        root.descendants()
-            .filter(move |n| n.tag_name().name() == name)
-            .collect::<Vec<_>>()
-    };
-    let ev = &el("EventIdentification")[0];
-    assert_eq!(ev.attribute("EventActionCode"), Some("R"));
-    assert_eq!(ev.attribute("EventOutcomeIndicator"), Some("4"));
-    assert_eq!(
-        ev.attribute("EventDateTime"),
-        Some("2026-03-01T10:12:00.000000Z")
-    );
-    assert_eq!(el("EventID")[0].attribute("csd-code"), Some("110106"));
-    assert_eq!(el("EventTypeCode")[0].attribute("csd-code"), Some("ITI-39"));
-    assert_eq!(
-        el("PurposeOfUse")[0].attribute("csd-code"),
-        Some("TREATMENT")
-    );
-    assert_eq!(el("EventOutcomeDescription")[0].text(), Some("4701"));
-
-    let parts = el("ActiveParticipant");
-    assert_eq!(parts.len(), 4);
-    assert_eq!(parts[0].attribute("UserIsRequestor"), Some("true"));
-    assert_eq!(
-        parts[0].attribute("UserName"),
-        Some("Dr Anne <Dupont> & Co")
-    );
-    assert_eq!(parts[1].attribute("UserName"), Some("Hôpital Saint-Luc"));
-    assert_eq!(
-        parts[2].attribute("NetworkAccessPointID"),
-        Some("192.0.2.10")
-    );
-    assert_eq!(parts[2].attribute("AlternativeUserID"), Some("BE"));
-    assert_eq!(parts[3].attribute("AlternativeUserID"), Some("SE"));
-
-    let objects = el("ParticipantObjectIdentification");
-    assert_eq!(
-        objects[0].attribute("ParticipantObjectID"),
-        Some("191212121212^^^&1.2.752.129.2.1.3.1&ISO")
-    );
-    assert_eq!(
-        objects[0].attribute("ParticipantObjectTypeCodeRole"),
-        Some("1")
-    );
-    assert_eq!(
-        objects[1].attribute("ParticipantObjectID"),
-        Some("1.2.752.129.2.1.2.1^PS-191212121212")
-    );
-    assert_eq!(objects[2].attribute("ParticipantObjectID"), Some("disp-42"));
-    assert_eq!(
-        objects[3].attribute("ParticipantObjectID"),
-        Some(r.message_id.as_str())
-    );
-    let reason = objects[3]
-        .children()
-        .find(|n| n.attribute("type") == Some("reason"))
-        .and_then(|n| n.attribute("value"))
-        .expect("reason detail");
-    use base64::Engine;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(reason)
-        .expect("base64");
-    assert_eq!(decoded, b"blocked: provider-block");
-}
-
-#[test]
-fn debug_output_keeps_patient_hcp_and_reason_out() {
-    let mut r = record(EventType::DocumentRetrieve, "BE", Outcome::Success, 1);
-    r.reason = Some("blocked: provider-block".into());
-    let dbg = format!("{r:?}");
-    for secret in ["191212121212", "Dupont", "hcp-4711", "provider-block"] {
-        assert!(!dbg.contains(secret), "Debug shows {secret}: {dbg}");
+    #[tokio::test]
+    async fn postgres_chain_appends_and_verifies() {
+        if let Some(b) = postgres().await {
+            chain_appends_and_verifies(b).await;
+        }
     }
-    assert!(dbg.contains("DocumentRetrieve"));
-    assert_eq!(CountryCode::parse("be").expect("cc"), r.requesting.country);
+
+    #[tokio::test]
+    async fn postgres_tampering_is_detected() {
+        if let Some(b) = postgres().await {
+            tampering_is_detected(b).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_concurrent_appends_form_one_chain() {
+        if let Some(b) = postgres().await {
+            concurrent_appends_form_one_chain(b, 1).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_two_replicas_append_concurrently_into_one_chain() {
+        if let Some(b) = postgres().await {
+            concurrent_appends_form_one_chain(b, 2).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_patient_accesses_and_kpis() {
+        if let Some(b) = postgres().await {
+            patient_accesses_and_kpis(b).await;
+        }
+    }
+
+    #[test]
+    fn atna_export_carries_the_fields() {
+        let mut r = record(EventType::DocumentRetrieve, "BE", Outcome::MinorFailure, 12);
+        r.error_code = Some(EhdsiError::NoConsent);
+        r.reason = Some("blocked: provider-block".into());
+        r.objects.push(ObjectRef::Dispensation(
+            DispensationId::new("disp-42").expect("id"),
+        ));
+        let xml = to_atna_xml(&r);
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed ATNA XML");
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "AuditMessage");
+        let el = |name: &str| {
+            root.descendants()
+                .filter(move |n| n.tag_name().name() == name)
+                .collect::<Vec<_>>()
+        };
+        let ev = &el("EventIdentification")[0];
+        assert_eq!(ev.attribute("EventActionCode"), Some("R"));
+        assert_eq!(ev.attribute("EventOutcomeIndicator"), Some("4"));
+        assert_eq!(
+            ev.attribute("EventDateTime"),
+            Some("2026-03-01T10:12:00.000000Z")
+        );
+        assert_eq!(el("EventID")[0].attribute("csd-code"), Some("110106"));
+        assert_eq!(el("EventTypeCode")[0].attribute("csd-code"), Some("ITI-39"));
+        assert_eq!(
+            el("PurposeOfUse")[0].attribute("csd-code"),
+            Some("TREATMENT")
+        );
+        assert_eq!(el("EventOutcomeDescription")[0].text(), Some("4701"));
+
+        let parts = el("ActiveParticipant");
+        assert_eq!(parts.len(), 4);
+        assert_eq!(parts[0].attribute("UserIsRequestor"), Some("true"));
+        assert_eq!(
+            parts[0].attribute("UserName"),
+            Some("Dr Anne <Dupont> & Co")
+        );
+        assert_eq!(parts[1].attribute("UserName"), Some("Hôpital Saint-Luc"));
+        assert_eq!(
+            parts[2].attribute("NetworkAccessPointID"),
+            Some("192.0.2.10")
+        );
+        assert_eq!(parts[2].attribute("AlternativeUserID"), Some("BE"));
+        assert_eq!(parts[3].attribute("AlternativeUserID"), Some("SE"));
+
+        let objects = el("ParticipantObjectIdentification");
+        assert_eq!(
+            objects[0].attribute("ParticipantObjectID"),
+            Some("191212121212^^^&1.2.752.129.2.1.3.1&ISO")
+        );
+        assert_eq!(
+            objects[0].attribute("ParticipantObjectTypeCodeRole"),
+            Some("1")
+        );
+        assert_eq!(
+            objects[1].attribute("ParticipantObjectID"),
+            Some("1.2.752.129.2.1.2.1^PS-191212121212")
+        );
+        assert_eq!(objects[2].attribute("ParticipantObjectID"), Some("disp-42"));
+        assert_eq!(
+            objects[3].attribute("ParticipantObjectID"),
+            Some(r.message_id.as_str())
+        );
+        let reason = objects[3]
+            .children()
+            .find(|n| n.attribute("type") == Some("reason"))
+            .and_then(|n| n.attribute("value"))
+            .expect("reason detail");
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(reason)
+            .expect("base64");
+        assert_eq!(decoded, b"blocked: provider-block");
+    }
+
+    #[test]
+    fn debug_output_keeps_patient_hcp_and_reason_out() {
+        let mut r = record(EventType::DocumentRetrieve, "BE", Outcome::Success, 1);
+        r.reason = Some("blocked: provider-block".into());
+        let dbg = format!("{r:?}");
+        for secret in ["191212121212", "Dupont", "hcp-4711", "provider-block"] {
+            assert!(!dbg.contains(secret), "Debug shows {secret}: {dbg}");
+        }
+        assert!(dbg.contains("DocumentRetrieve"));
+        assert_eq!(CountryCode::parse("be").expect("cc"), r.requesting.country);
+    }
+
+    #[tokio::test]
+    async fn sqlite_refuses_a_record_it_could_not_verify_later() {
+        let b = sqlite();
+        let log = AuditLog::open(&b.config).await.expect("open");
+        let mut r = record(EventType::DocumentList, "BE", Outcome::Success, 1);
+        r.event_time = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 10_000, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        assert!(log.append(&r).await.is_err());
+        let report = log.verify().await.expect("verify");
+        assert_eq!((report.records, report.first_broken), (0, None));
+    }
+
+    #[test]
+    fn config_reads_from_toml_and_hides_the_database_password() {
+        let c: AuditConfig =
+            toml::from_str("backend = { kind = \"sqlite\", path = \"/var/lib/ncp/audit.db\" }")
+                .expect("sqlite config");
+        assert_eq!(
+            c.backend,
+            StorageBackend::Sqlite {
+                path: "/var/lib/ncp/audit.db".into()
+            }
+        );
+        let c: AuditConfig = toml::from_str(
+            "[backend]\nkind = \"postgres\"\nurl = \"postgresql://ncp:s3cret@db:5432/audit\"\n",
+        )
+        .expect("postgres config");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(toml::from_str::<AuditConfig>("backend = { kind = \"mysql\" }").is_err());
+    }
 }

@@ -461,95 +461,118 @@ async fn two_workers_never_deliver_the_same_item_twice(b: Backend) {
     assert!(by_a > 0 && by_a < N, "a delivered {by_a} of {N}");
 }
 
-#[test]
-fn backoff_doubles_with_jitter_and_caps() {
-    let cfg = WorkerConfig {
-        backoff_base_ms: 1_000,
-        backoff_max_ms: 60_000,
-        ..WorkerConfig::default()
-    };
-    for _ in 0..200 {
-        let d1 = backoff(1, &cfg).as_millis();
-        let d3 = backoff(3, &cfg).as_millis();
-        let d40 = backoff(40, &cfg).as_millis();
-        assert!((500..=1_000).contains(&d1), "{d1}");
-        assert!((2_000..=4_000).contains(&d3), "{d3}");
-        assert!((30_000..=60_000).contains(&d40), "{d40}");
+/// Grouped so that `cargo test -p ncp-core outbox` selects them.
+mod outbox {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_caps() {
+        let cfg = WorkerConfig {
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 60_000,
+            ..WorkerConfig::default()
+        };
+        for _ in 0..200 {
+            let d1 = backoff(1, &cfg).as_millis();
+            let d3 = backoff(3, &cfg).as_millis();
+            let d40 = backoff(40, &cfg).as_millis();
+            assert!((500..=1_000).contains(&d1), "{d1}");
+            assert!((2_000..=4_000).contains(&d3), "{d3}");
+            assert!((30_000..=60_000).contains(&d40), "{d40}");
+        }
     }
-}
 
-#[test]
-fn item_debug_leaves_the_payload_out() {
-    let item = Item {
-        key: "doc-1".into(),
-        kind: Kind::Submit,
-        payload: json!({"subject": {"identifier": {"value": "191212121212"}}}),
-        attempts: 1,
-        enqueued_at: chrono::Utc::now(),
-    };
-    let dbg = format!("{item:?}");
-    assert!(
-        dbg.contains("doc-1") && !dbg.contains("191212121212"),
-        "{dbg}"
-    );
-}
-
-#[tokio::test]
-async fn sqlite_idempotent_and_durable() {
-    idempotent_and_durable(sqlite()).await;
-}
-
-#[tokio::test]
-async fn sqlite_retries_with_backoff_then_delivers() {
-    retries_with_backoff_then_delivers(sqlite()).await;
-}
-
-#[tokio::test]
-async fn sqlite_rejected_items_are_kept_with_the_reason() {
-    rejected_items_are_kept_with_the_reason(sqlite()).await;
-}
-
-#[tokio::test]
-async fn sqlite_expired_lease_is_reclaimed_after_a_crash() {
-    expired_lease_is_reclaimed_after_a_crash(sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_two_workers_never_deliver_the_same_item_twice() {
-    two_workers_never_deliver_the_same_item_twice(sqlite()).await;
-}
-
-#[tokio::test]
-async fn postgres_idempotent_and_durable() {
-    if let Some(b) = postgres().await {
-        idempotent_and_durable(b).await;
+    #[test]
+    fn item_debug_leaves_the_payload_out() {
+        let item = Item {
+            key: "doc-1".into(),
+            kind: Kind::Submit,
+            payload: json!({"subject": {"identifier": {"value": "191212121212"}}}),
+            attempts: 1,
+            enqueued_at: chrono::Utc::now(),
+        };
+        let dbg = format!("{item:?}");
+        assert!(
+            dbg.contains("doc-1") && !dbg.contains("191212121212"),
+            "{dbg}"
+        );
     }
-}
 
-#[tokio::test]
-async fn postgres_retries_with_backoff_then_delivers() {
-    if let Some(b) = postgres().await {
-        retries_with_backoff_then_delivers(b).await;
+    #[tokio::test]
+    async fn sqlite_idempotent_and_durable() {
+        idempotent_and_durable(sqlite()).await;
     }
-}
 
-#[tokio::test]
-async fn postgres_rejected_items_are_kept_with_the_reason() {
-    if let Some(b) = postgres().await {
-        rejected_items_are_kept_with_the_reason(b).await;
+    #[tokio::test]
+    async fn sqlite_retries_with_backoff_then_delivers() {
+        retries_with_backoff_then_delivers(sqlite()).await;
     }
-}
 
-#[tokio::test]
-async fn postgres_expired_lease_is_reclaimed_after_a_crash() {
-    if let Some(b) = postgres().await {
-        expired_lease_is_reclaimed_after_a_crash(b).await;
+    #[tokio::test]
+    async fn sqlite_rejected_items_are_kept_with_the_reason() {
+        rejected_items_are_kept_with_the_reason(sqlite()).await;
     }
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_two_replicas_never_deliver_the_same_item_twice() {
-    if let Some(b) = postgres().await {
-        two_workers_never_deliver_the_same_item_twice(b).await;
+    #[tokio::test]
+    async fn sqlite_expired_lease_is_reclaimed_after_a_crash() {
+        expired_lease_is_reclaimed_after_a_crash(sqlite()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_two_workers_never_deliver_the_same_item_twice() {
+        two_workers_never_deliver_the_same_item_twice(sqlite()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_idempotent_and_durable() {
+        if let Some(b) = postgres().await {
+            idempotent_and_durable(b).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_retries_with_backoff_then_delivers() {
+        if let Some(b) = postgres().await {
+            retries_with_backoff_then_delivers(b).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_rejected_items_are_kept_with_the_reason() {
+        if let Some(b) = postgres().await {
+            rejected_items_are_kept_with_the_reason(b).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_expired_lease_is_reclaimed_after_a_crash() {
+        if let Some(b) = postgres().await {
+            expired_lease_is_reclaimed_after_a_crash(b).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_two_replicas_never_deliver_the_same_item_twice() {
+        if let Some(b) = postgres().await {
+            two_workers_never_deliver_the_same_item_twice(b).await;
+        }
+    }
+
+    #[test]
+    fn config_reads_from_toml_with_worker_defaults() {
+        let c: OutboxConfig = toml::from_str(
+            "backend = { kind = \"sqlite\", path = \"/var/lib/ncp/outbox.db\" }\n\
+         [worker]\nlease_ms = 30000\n",
+        )
+        .expect("config");
+        assert_eq!(c.worker.lease_ms, 30_000);
+        assert_eq!(
+            c.worker.backoff_base_ms,
+            WorkerConfig::default().backoff_base_ms
+        );
+        let c: OutboxConfig =
+            toml::from_str("backend = { kind = \"postgres\", url = \"host=db user=ncp\" }")
+                .expect("config");
+        assert_eq!(c.worker, WorkerConfig::default());
     }
 }

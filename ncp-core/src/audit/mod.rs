@@ -91,6 +91,8 @@ pub enum AuditError {
     Serialise(#[from] serde_json::Error),
     #[error("audit store holds an unreadable record at seq {seq}: {why}")]
     Corrupt { seq: i64, why: String },
+    #[error("audit record cannot be stored faithfully: {0}")]
+    Unrepresentable(String),
     #[error("audit store task failed: {0}")]
     Task(String),
 }
@@ -128,11 +130,7 @@ impl Period {
     }
 
     fn micros(&self) -> (i64, i64) {
-        let clamp = |t: &DateTime<Utc>| t.timestamp_nanos_opt().map(|n| n.div_euclid(1000));
-        (
-            clamp(&self.from).unwrap_or(i64::MIN),
-            clamp(&self.to).unwrap_or(i64::MAX),
-        )
+        (self.from.timestamp_micros(), self.to.timestamp_micros())
     }
 }
 
@@ -213,6 +211,16 @@ impl AuditLog {
     /// Appends a record to the chain; durable when this returns `Ok`.
     pub async fn append(&self, record: &AuditRecord) -> Result<AuditSeq> {
         let canonical = record.canonical()?;
+        // Refuse what verify() could not read back identically (a year outside 0..=9999, say):
+        // such a record would look like tampering later.
+        let round_trip = AuditRecord::from_canonical(&canonical.json)
+            .and_then(|r| r.canonical().map_err(|e| e.to_string()))
+            .map_err(AuditError::Unrepresentable)?;
+        if round_trip.json != canonical.json {
+            return Err(AuditError::Unrepresentable(
+                "the record does not read back identically".into(),
+            ));
+        }
         let seq = match &self.store {
             Store::Sqlite(s) => s.append(canonical).await,
             Store::Postgres(s) => s.append(canonical).await,
