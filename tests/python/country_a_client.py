@@ -34,6 +34,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 import uuid
 
@@ -618,7 +619,9 @@ def list_prescriptions(gw, patient_cx, hcid, hcp, trc):
             check(e.get("mimeType") == "text/xml", "XCA query: L3 mimeType %s" % e.get("mimeType"))
             l3.append(e)
         else:
-            check(e.get("mimeType") == "application/pdf", "XCA query: L1 mimeType %s" % e.get("mimeType"))
+            # eHDSI L1: a CDA wrapping the PDF (text/xml); a bare PDF is application/pdf.
+            check(e.get("mimeType") in ("text/xml", "application/pdf"),
+                  "XCA query: L1 mimeType %s" % e.get("mimeType"))
     ids = {e.get("id") for e in entries}
     for a in r.findall("rim:RegistryObjectList/rim:Association", NS):
         if a.get("associationType") == "urn:ihe:iti:2007:AssociationType:XFRM":
@@ -937,6 +940,37 @@ def submit(gw, what, patient_cx, unique_id, fmt, fmt_name, cda, mtom, hcp, trc):
     ok("XDR %s: RegistryResponse Success (%s request, no errors)" % (what, "MTOM" if mtom else "inline base64"))
 
 
+# --- the effect in Sweden (the sandbox's NLL simulator) --------------------------------------------
+
+NLL_DISPENSE_ID = "http://electronichealth.se/identifier/nll-dispense-id"
+
+
+def nll_dispensation(endpoints, rx_id, dispense_id, status, wait_s=15):
+    """Waits until NLL holds the MedicationDispense `dispense_id` for `rx_id` in `status`, one
+    package; returns how long that took. Sandbox only: a real country B cannot look into NLL."""
+    nll = dict(endpoints["simulators"]).get("nll")
+    check(nll, "endpoints.json names no NLL simulator")
+    t0 = now_utc()
+    seen = None
+    while True:
+        r = requests.get(nll.rstrip("/") + "/MedicationDispense", params={"prescription": rx_id},
+                         headers={"X-Caller-HsaId": "SE2321000016-NCP1", "X-Purpose": "cross-border",
+                                  "Accept": "application/fhir+json"}, timeout=15)
+        check(r.status_code == 200, "NLL: MedicationDispense search answered HTTP %d" % r.status_code)
+        mine = [e["resource"] for e in r.json().get("entry", [])
+                if any(i.get("system") == NLL_DISPENSE_ID and i.get("value") == dispense_id
+                       for i in e["resource"].get("identifier", []))]
+        check(len(mine) <= 1, "NLL: %d dispensations under one dispense id" % len(mine))
+        seen = mine[0].get("status") if mine else None
+        waited = (now_utc() - t0).total_seconds()
+        if seen == status:
+            qty = mine[0].get("quantity", {}).get("value")
+            check(qty == 1, "NLL: the dispensation's quantity is %r, we dispensed 1 package" % qty)
+            return waited
+        check(waited < wait_s, "NLL: after %d s the dispensation is %s, expected %s" % (wait_s, seen, status))
+        time.sleep(0.2)
+
+
 # --- negative calls -------------------------------------------------------------------------------
 
 
@@ -1022,10 +1056,16 @@ def run(args):
         ok("CDA conformance: validate-cda passes our own eDispensation")
     submit(gw, "eDispensation submit", patient_cx, "%s^%s" % (DOC_ROOT, ed_ext), FORMAT_ED,
            "epSOS coded eDispensation", ed, True, hcp, trc)
+    rx_id = prescription_items(prescription)[0].find("hl7:id", NS)
+    rx_id = rx_id.get("extension") or rx_id.get("root")
+    waited = nll_dispensation(endpoints, rx_id, "%s^%s" % (DOC_ROOT, ed_ext), "completed")
+    ok("NLL: the dispensation is recorded against the prescription (completed, 1 package, %.1f s)" % waited)
     discard_ext = ed_ext + ".discard"
     discard = edispensation(prescription, discard_ext, discard_of=ed_ext)
     submit(gw, "eDispensation discard", patient_cx, "%s^%s" % (DOC_ROOT, discard_ext),
            FORMAT_ED_DISCARD, "eHDSI coded eDispensation Discard", discard, False, hcp, trc)
+    waited = nll_dispensation(endpoints, rx_id, "%s^%s" % (DOC_ROOT, ed_ext), "entered-in-error")
+    ok("NLL: the discard marks that dispensation entered-in-error (%.1f s)" % waited)
 
     negative_unsigned(gw, args.patient, hcid)
     other_cx = cx(args.other_patient, person_root(args.other_patient))

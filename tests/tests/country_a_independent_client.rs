@@ -74,7 +74,6 @@ fn have_shared() -> bool {
 }
 
 #[test]
-#[ignore = "needs the Country A endpoints (/ncp/xcpd, /ncp/xca, /ncp/xdr)"]
 fn an_independent_country_b_client_completes_the_eprescription_flow() {
     let Some(python) = client_python() else {
         return;
@@ -104,7 +103,9 @@ fn an_independent_country_b_client_completes_the_eprescription_flow() {
         "OK XCA query:",
         "OK XCA retrieve: L3 ePrescription",
         "OK XDR eDispensation submit: RegistryResponse Success (MTOM request",
+        "OK NLL: the dispensation is recorded against the prescription (completed, 1 package",
         "OK XDR eDispensation discard: RegistryResponse Success (inline base64 request",
+        "OK NLL: the discard marks that dispensation entered-in-error",
         "OK negative: unsigned HCP assertion refused with 4704",
         "OK negative: TRC assertion for another patient refused with 4206",
         "ALL CHECKS PASSED",
