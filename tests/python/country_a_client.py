@@ -1009,6 +1009,32 @@ def negative_other_patient(gw, patient_cx, other_cx, hcid, hcp):
     ok("negative: TRC assertion for another patient refused with 4206 (%s)" % where)
 
 
+def negative_tampered(gw, pnr, hcid, hcp):
+    """A signed assertion whose permissions were changed afterwards (a PPD-046 turned PPD-033)."""
+    forged = copy.deepcopy(hcp)
+    values = [v for v in forged.iter(q("saml2", "AttributeValue")) if (v.text or "").endswith("PPD-046")]
+    check(len(values) == 1, "the HCP assertion has no PPD-046 to tamper with")
+    values[0].text = PERMISSION_PREFIX + "PPD-033"
+    resp = gw.call("/ncp/xcpd", "xcpd", xcpd_request(pnr, hcid, uuid.uuid4().hex, uuid.uuid4().hex), [forged])
+    b = resp.body
+    check(b is None or not b.findall(".//{%s}patient" % HL7), "tampered assertion: a patient was disclosed")
+    where = expect_refusal(resp, "4704", "tampered assertion")
+    ok("negative: signed HCP assertion changed after signing refused with 4704 (%s)" % where)
+
+
+def negative_other_peer(endpoints, country, pnr, hcid, hcp):
+    """Assertions signed by `country`'s NCP, sent over another NCP's TLS connection."""
+    others = [c["country"] for c in endpoints["clients"] if c["country"] != country]
+    check(others, "endpoints.json has no second foreign NCP")
+    gw = Gateway(endpoints, others[0])
+    resp = gw.call("/ncp/xcpd", "xcpd", xcpd_request(pnr, hcid, uuid.uuid4().hex, uuid.uuid4().hex), [hcp])
+    b = resp.body
+    check(b is None or not b.findall(".//{%s}patient" % HL7), "assertions of another NCP: a patient was disclosed")
+    where = expect_refusal(resp, "4703", "assertions of another NCP")
+    ok("negative: %s-signed assertions over %s's TLS connection refused with 4703 (%s)"
+       % (country, others[0], where))
+
+
 # --- main ------------------------------------------------------------------------------------------
 
 
@@ -1068,6 +1094,8 @@ def run(args):
     ok("NLL: the discard marks that dispensation entered-in-error (%.1f s)" % waited)
 
     negative_unsigned(gw, args.patient, hcid)
+    negative_tampered(gw, args.patient, hcid, hcp)
+    negative_other_peer(endpoints, args.country, args.patient, hcid, hcp)
     other_cx = cx(args.other_patient, person_root(args.other_patient))
     negative_other_patient(gw, patient_cx, other_cx, hcid, hcp)
     print("ALL CHECKS PASSED", flush=True)

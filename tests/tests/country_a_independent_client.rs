@@ -1,8 +1,10 @@
 //! Sweden as country A, driven by a client this project did not write: `tests/python/
 //! country_a_client.py` (Python `requests`, `lxml`, `signxml`) plays a foreign NCP against `ncp
 //! sandbox` over mutual TLS — XCPD, XCA query and retrieve (plain and MTOM), the eHDSI schematrons
-//! on the retrieved ePrescription, XDR eDispensation submit and discard, and the refusals of an
-//! unsigned assertion (4704) and of a TRC for another patient (4206).
+//! on the retrieved ePrescription and on its own eDispensation, XDR eDispensation submit and
+//! discard (and their effect in the NLL simulator), and the refusals of an unsigned or tampered
+//! assertion (4704), of assertions sent over another NCP's TLS connection (4703) and of a TRC
+//! for another patient (4206).
 //!
 //! The client runs in a venv under the target dir, made on first use; without PyPI the test
 //! prints `SKIPPED: ...` and passes.
@@ -107,6 +109,8 @@ fn an_independent_country_b_client_completes_the_eprescription_flow() {
         "OK XDR eDispensation discard: RegistryResponse Success (inline base64 request",
         "OK NLL: the discard marks that dispensation entered-in-error",
         "OK negative: unsigned HCP assertion refused with 4704",
+        "OK negative: signed HCP assertion changed after signing refused with 4704",
+        "OK negative: EE-signed assertions over ES's TLS connection refused with 4703",
         "OK negative: TRC assertion for another patient refused with 4206",
         "ALL CHECKS PASSED",
     ];
