@@ -15,6 +15,7 @@ pub mod config;
 pub mod country_a;
 pub mod endpoints;
 pub mod ihe;
+pub mod national_connector;
 pub mod outbox;
 pub mod pki;
 #[cfg(feature = "sandbox")]

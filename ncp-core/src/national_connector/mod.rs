@@ -1,0 +1,611 @@
+//! The National Connector API: the country A operations as a tonic gRPC service mirroring
+//! OpenNCP's national connector SPI, so a country that keeps OpenNCP as its gateway can use
+//! this bridge as its Swedish back end.
+//!
+//! | RPC                  | OpenNCP                                      | [`CountryA`]              |
+//! |----------------------|----------------------------------------------|---------------------------|
+//! | `PatientSearch`      | `PatientSearchInterface.patientSearch`       | `identify_patient`        |
+//! | `GetEPDocumentList`  | `DocumentSearchInterface.getEPDocumentList`  | `list_prescriptions`      |
+//! | `GetPSDocumentList`  | `DocumentSearchInterface.getPSDocumentList`  | (not served: `ERROR_PS_GENERIC`) |
+//! | `GetDocument`        | `DocumentSearchInterface.getDocument`        | `retrieve`                |
+//! | `SubmitDispensation` | `DocumentSubmitInterface.submitDispensation` | `submit_dispensation`     |
+//! | `CancelDispensation` | `DocumentSubmitInterface.cancelDispensation` | `discard_dispensation`    |
+//!
+//! Each call is a thin adapter like the SOAP endpoints of [`crate::endpoints`]: the HCP (and
+//! TRC) assertions the gateway received are put in a SOAP envelope ([`assertions_envelope`])
+//! and verified by [`security::verify_assertions`] for the transaction → the request's
+//! patient must be the TRC assertion's → [`CountryA`] → the audit event, durably → the answer.
+//!
+//! Unlike the SOAP endpoints, the caller of this service is the gateway, not the foreign NCP:
+//! there is no TLS peer to compare with the assertions' signer. The listener must therefore
+//! only admit the gateway (mutual TLS with its certificate, or a private network); the
+//! assertions are still verified in full against this bridge's own trust list.
+//!
+//! Errors are gRPC statuses carrying the eHDSI code ([`status`]). Nothing here logs patient
+//! identifiers, names or documents.
+
+mod envelope;
+pub mod status;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use ncp_types::Oid;
+use tonic::{Request, Response, Status};
+
+use crate::country_a::{
+    Ack, AuditEvent, AuditSink, CountryA, IdentifiedPatient, IdentifyOutcome, Refusal,
+};
+use crate::endpoints::CountryAEndpoints;
+use crate::ihe::errors::EhdsiError;
+use crate::ihe::metadata::{codes, DocumentEntry};
+use crate::ihe::xcpd::Gender;
+use crate::ihe::PatientIdentifier;
+use crate::security::{
+    self, AssertionPolicy, PatientRef, SigningTrust, Transaction, VerifiedCaller,
+};
+
+pub use envelope::assertions_envelope;
+pub use status::{ehdsi_code, EHDSI_CODE_KEY};
+
+/// The generated messages, client and server of `proto/national_connector.proto`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod proto {
+    tonic::include_proto!("ncp.national_connector.v1");
+}
+
+use proto::national_connector_server::NationalConnectorServer;
+
+/// The LOINC class code of an eDispensation (and of its discard).
+const CLASS_EDISPENSATION: &str = "60593-1";
+
+/// The gRPC service over the country A service, its signing trust and policy, and its audit
+/// sink (shared with the SOAP endpoints).
+#[derive(Clone)]
+pub struct NationalConnector {
+    ep: Arc<CountryAEndpoints>,
+}
+
+impl std::fmt::Debug for NationalConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NationalConnector").finish_non_exhaustive()
+    }
+}
+
+impl NationalConnector {
+    /// Over what the SOAP endpoints use: the same service, trust list, policy and audit sink.
+    pub fn new(ep: Arc<CountryAEndpoints>) -> Self {
+        NationalConnector { ep }
+    }
+
+    /// From its parts.
+    pub fn from_parts(
+        service: CountryA,
+        trust: SigningTrust,
+        policy: AssertionPolicy,
+        audit: Arc<dyn AuditSink>,
+    ) -> Self {
+        NationalConnector::new(Arc::new(CountryAEndpoints {
+            service,
+            trust,
+            policy,
+            audit,
+            limits: crate::soap::Limits::default(),
+        }))
+    }
+
+    /// Verifies the assertions for `needs` (the whole security layer, unchanged).
+    fn verify(
+        &self,
+        hcp: &[u8],
+        trc: &[u8],
+        needs: Transaction,
+        rpc: &'static str,
+    ) -> Result<VerifiedCaller, Status> {
+        let refused = |e: security::SecurityError| {
+            tracing::info!(rpc, code = e.ehdsi_code(), reason = %e, "national connector: assertions refused");
+            status::security_status(&e)
+        };
+        let envelope = assertions_envelope(hcp, trc).map_err(refused)?;
+        security::verify_assertions(
+            &envelope,
+            &self.ep.trust,
+            &self.ep.policy,
+            Utc::now(),
+            needs,
+        )
+        .map_err(refused)
+    }
+
+    /// Writes the audit event; no answer leaves when this fails.
+    async fn audit(&self, event: &AuditEvent) -> Result<(), Status> {
+        self.ep.audit.append(event).await.map_err(|e| {
+            tracing::error!(error = %e, transaction = ?event.transaction, "audit trail write failed: response withheld");
+            status::ehdsi_status_as(
+                tonic::Code::Unavailable,
+                EhdsiError::ErrorGeneric,
+                Some("the audit trail could not be written; please retry"),
+            )
+        })
+    }
+
+    /// Audits `event` as failed with `e` and answers with its status.
+    async fn refuse(
+        &self,
+        event: AuditEvent,
+        e: EhdsiError,
+        detail: Option<&str>,
+        rpc: &'static str,
+    ) -> Status {
+        tracing::info!(rpc, code = e.code(), "national connector: refused");
+        let event = event.failed(e);
+        match self.audit(&event).await {
+            Ok(()) => status::ehdsi_status(e, detail),
+            Err(s) => s,
+        }
+    }
+
+    /// Audits a refusal of the service (its reason and prescription for the audit trail only).
+    async fn refuse_with(&self, mut event: AuditEvent, r: Refusal, rpc: &'static str) -> Status {
+        if let Some(rx) = &r.prescription {
+            event.objects.push(rx.as_str().to_owned());
+        }
+        event.reason = r.reason.map(str::to_owned);
+        self.refuse(event, r.error, None, rpc).await
+    }
+}
+
+/// The gRPC server of the National Connector API over the SOAP endpoints' service, trust,
+/// policy and audit sink, accepting messages up to their body limit.
+pub fn service(ep: Arc<CountryAEndpoints>) -> NationalConnectorServer<NationalConnector> {
+    let limit = ep.limits.max_bytes;
+    NationalConnectorServer::new(NationalConnector::new(ep)).max_decoding_message_size(limit)
+}
+
+fn message_id(id: &str) -> Option<&str> {
+    let id = id.trim();
+    (!id.is_empty()).then_some(id)
+}
+
+/// A request's patient identifier; `None` when absent or not an OID-rooted identifier.
+fn patient(p: Option<&proto::PatientId>) -> Option<PatientIdentifier> {
+    let p = p?;
+    let root = Oid::parse(p.root.trim()).ok()?;
+    let ext = p.extension.trim();
+    (!ext.is_empty()).then(|| PatientIdentifier::new(root, ext))
+}
+
+fn patient_ref(p: &PatientIdentifier) -> PatientRef {
+    PatientRef::new(p.root.clone(), p.extension.clone())
+}
+
+fn patient_id(p: &PatientIdentifier) -> proto::PatientId {
+    proto::PatientId {
+        root: p.root.as_str().to_owned(),
+        extension: p.extension.clone(),
+    }
+}
+
+/// The request's patient against the TRC assertion's (`4206`, or `4702` without TRC).
+fn check_trc(caller: &VerifiedCaller, p: &PatientIdentifier) -> Result<(), EhdsiError> {
+    security::check_trc_patient(caller, &patient_ref(p))
+        .map_err(|e| EhdsiError::from_code(e.ehdsi_code()).unwrap_or(EhdsiError::ErrorSecGeneric))
+}
+
+fn demographics(p: &IdentifiedPatient) -> proto::PatientDemographics {
+    let ids = Oid::parse(p.id.system_oid())
+        .ok()
+        .map(|root| proto::PatientId {
+            root: root.as_str().to_owned(),
+            extension: p.id.as_str().to_owned(),
+        })
+        .into_iter()
+        .collect();
+    let gender = match p.gender {
+        Some(Gender::Male) => proto::Gender::Male,
+        Some(Gender::Female) => proto::Gender::Female,
+        Some(Gender::Undifferentiated) => proto::Gender::Undifferentiated,
+        None => proto::Gender::Unspecified,
+    };
+    proto::PatientDemographics {
+        ids,
+        given_names: p.given.clone(),
+        family_names: p.family.clone(),
+        gender: gender as i32,
+        birth_date: p
+            .birth_date
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
+        street_address: p.street.clone().unwrap_or_default(),
+        city: p.city.clone().unwrap_or_default(),
+        postal_code: p.postal_code.clone().unwrap_or_default(),
+        country: p.country.clone().unwrap_or_else(|| "SE".to_owned()),
+    }
+}
+
+fn code(c: &crate::ihe::Code) -> proto::Code {
+    proto::Code {
+        code: c.code.clone(),
+        scheme: c.scheme.clone(),
+        display: c.display.clone(),
+    }
+}
+
+fn metadata(e: &DocumentEntry) -> proto::DocumentMetaData {
+    let ep = e.eprescription.as_ref();
+    proto::DocumentMetaData {
+        id: e.unique_id.clone(),
+        patient_id: Some(patient_id(&e.patient)),
+        repository_id: e.repository_unique_id.as_str().to_owned(),
+        home_community_id: e.home_community_id.as_str().to_owned(),
+        class_code: Some(code(&e.class_code)),
+        type_code: Some(code(&e.type_code)),
+        format_code: Some(code(&e.format_code)),
+        confidentiality_code: Some(code(&e.confidentiality_code)),
+        mime_type: e.mime_type.clone(),
+        language: e.language_code.clone(),
+        title: e.title.clone(),
+        description: e.description.clone().unwrap_or_default(),
+        creation_time: e.creation_time.clone(),
+        author: e.author_person.clone().unwrap_or_default(),
+        size: e.size.unwrap_or_default(),
+        hash: e.hash.clone().unwrap_or_default(),
+        atc_code: ep.and_then(|m| m.atc.as_ref()).map(code),
+        dose_form: ep.and_then(|m| m.dose_form.as_ref()).map(code),
+        strength: ep.and_then(|m| m.strength.clone()).unwrap_or_default(),
+        substitution: ep.and_then(|m| m.substitution.as_ref()).map(code),
+        dispensable: ep.is_some_and(|m| m.dispensable),
+    }
+}
+
+fn ack(a: Ack) -> proto::DispensationAck {
+    proto::DispensationAck {
+        prescription_ids: a
+            .prescriptions
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
+        dispensation_ids: a
+            .dispensations
+            .iter()
+            .map(|d| d.as_str().to_owned())
+            .collect(),
+        already_recorded: u32::try_from(a.already_recorded).unwrap_or(u32::MAX),
+    }
+}
+
+/// The eDispensation (or discard) of a submit or cancel request.
+enum Submission {
+    Dispensation,
+    Discard,
+}
+
+impl NationalConnector {
+    async fn submit(
+        &self,
+        kind: Submission,
+        hcp: &[u8],
+        trc: &[u8],
+        msg: &str,
+        document: Option<proto::EpsosDocument>,
+    ) -> Result<proto::DispensationAck, Status> {
+        let (needs, rpc) = match kind {
+            Submission::Dispensation => (Transaction::SubmitDispensation, "SubmitDispensation"),
+            Submission::Discard => (Transaction::DiscardDispensation, "CancelDispensation"),
+        };
+        let caller = self.verify(hcp, trc, needs, rpc)?;
+        let mut event = AuditEvent::of(&caller, message_id(msg));
+        let Some(doc) = document.filter(|d| !d.document.is_empty()) else {
+            return Err(self
+                .refuse(
+                    event,
+                    EhdsiError::PivotDataMissing,
+                    Some("no document"),
+                    rpc,
+                )
+                .await);
+        };
+        let Some(patient) = patient(doc.patient_id.as_ref()) else {
+            return Err(self
+                .refuse(
+                    event,
+                    EhdsiError::ErrorEdGeneric,
+                    Some("the document's patient_id is missing or invalid"),
+                    rpc,
+                )
+                .await);
+        };
+        event.patient = Some(patient_ref(&patient));
+        if let Some(id) = message_id(&doc.document_id) {
+            event.objects.push(id.to_owned());
+        }
+        let class = doc.class_code.trim();
+        if !class.is_empty() && class != CLASS_EDISPENSATION {
+            return Err(self
+                .refuse(
+                    event,
+                    EhdsiError::ErrorEdGeneric,
+                    Some("class_code is not that of an eDispensation (60593-1)"),
+                    rpc,
+                )
+                .await);
+        }
+        if let Err(e) = check_trc(&caller, &patient) {
+            return Err(self.refuse(event, e, None, rpc).await);
+        }
+        let outcome = match kind {
+            Submission::Dispensation => {
+                self.ep
+                    .service
+                    .submit_dispensation(&caller, &patient, &doc.document)
+                    .await
+            }
+            Submission::Discard => {
+                self.ep
+                    .service
+                    .discard_dispensation(&caller, &patient, &doc.document)
+                    .await
+            }
+        };
+        match outcome {
+            Ok(a) => {
+                event
+                    .objects
+                    .extend(a.prescriptions.iter().map(|p| p.as_str().to_owned()));
+                event
+                    .objects
+                    .extend(a.dispensations.iter().map(|d| d.as_str().to_owned()));
+                if a.already_recorded > 0 {
+                    event.reason = Some("already recorded".into());
+                }
+                self.audit(&event).await?;
+                Ok(ack(a))
+            }
+            Err(r) => Err(self.refuse_with(event, r, rpc).await),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl proto::national_connector_server::NationalConnector for NationalConnector {
+    async fn patient_search(
+        &self,
+        request: Request<proto::PatientSearchRequest>,
+    ) -> Result<Response<proto::PatientSearchResponse>, Status> {
+        const RPC: &str = "PatientSearch";
+        let req = request.into_inner();
+        let caller = self.verify(
+            &req.hcp_assertion,
+            &req.trc_assertion,
+            Transaction::IdentifyPatient,
+            RPC,
+        )?;
+        let mut event = AuditEvent::of(&caller, message_id(&req.message_id));
+        let mut ids = Vec::with_capacity(req.patient_ids.len());
+        for p in &req.patient_ids {
+            match patient(Some(p)) {
+                Some(id) => ids.push(id),
+                None => {
+                    return Err(self
+                        .refuse(
+                            event,
+                            EhdsiError::ErrorPiGeneric,
+                            Some("a patient id without an OID root or an extension"),
+                            RPC,
+                        )
+                        .await)
+                }
+            }
+        }
+        event.patient = ids.first().map(patient_ref);
+        if ids.is_empty() {
+            tracing::info!(rpc = RPC, "national connector: no patient id");
+            let event = event.failed(EhdsiError::ErrorPiGeneric);
+            self.audit(&event).await?;
+            return Err(status::ehdsi_status_as(
+                tonic::Code::InvalidArgument,
+                EhdsiError::ErrorPiGeneric,
+                Some("queries are only available with patient identifiers"),
+            ));
+        }
+        let patients = match self.ep.service.identify_patient(&caller, &ids).await {
+            IdentifyOutcome::Match(p) => {
+                let found = demographics(&p);
+                event.patient = found
+                    .ids
+                    .first()
+                    .and_then(|i| patient(Some(i)))
+                    .map(|i| patient_ref(&i));
+                vec![found]
+            }
+            IdentifyOutcome::NoMatch(reason) => {
+                event.reason = Some(reason.as_str().to_owned());
+                event = event.failed(EhdsiError::ErrorPiNoMatch);
+                Vec::new()
+            }
+            IdentifyOutcome::Unavailable => {
+                return Err(self
+                    .refuse(
+                        event,
+                        EhdsiError::ErrorPiGeneric,
+                        Some("the national patient services could not be reached; please retry"),
+                        RPC,
+                    )
+                    .await);
+            }
+        };
+        self.audit(&event).await?;
+        Ok(Response::new(proto::PatientSearchResponse { patients }))
+    }
+
+    async fn get_ep_document_list(
+        &self,
+        request: Request<proto::DocumentListRequest>,
+    ) -> Result<Response<proto::EpDocumentListResponse>, Status> {
+        const RPC: &str = "GetEPDocumentList";
+        let req = request.into_inner();
+        let caller = self.verify(
+            &req.hcp_assertion,
+            &req.trc_assertion,
+            Transaction::FindPrescriptions,
+            RPC,
+        )?;
+        let mut event = AuditEvent::of(&caller, message_id(&req.message_id));
+        let Some(patient) = patient(req.patient_id.as_ref()) else {
+            return Err(self
+                .refuse(
+                    event,
+                    EhdsiError::UnknownFilter,
+                    Some("patient_id is missing or invalid"),
+                    RPC,
+                )
+                .await);
+        };
+        event.patient = Some(patient_ref(&patient));
+        if let Err(e) = check_trc(&caller, &patient) {
+            return Err(self.refuse(event, e, None, RPC).await);
+        }
+        let docs = match self.ep.service.list_prescriptions(&caller, &patient).await {
+            Ok(d) => d,
+            Err(r) => return Err(self.refuse_with(event, r, RPC).await),
+        };
+        event.objects = docs
+            .iter()
+            .flat_map(|d| [d.l3.unique_id.clone(), d.l1.unique_id.clone()])
+            .collect();
+        self.audit(&event).await?;
+        let documents = docs
+            .iter()
+            .map(|d| proto::EpDocumentAssociation {
+                prescription_id: d.prescription.as_str().to_owned(),
+                xml: Some(metadata(&d.l3)),
+                pdf: Some(metadata(&d.l1)),
+            })
+            .collect();
+        Ok(Response::new(proto::EpDocumentListResponse { documents }))
+    }
+
+    async fn get_ps_document_list(
+        &self,
+        request: Request<proto::DocumentListRequest>,
+    ) -> Result<Response<proto::EpDocumentListResponse>, Status> {
+        const RPC: &str = "GetPSDocumentList";
+        let req = request.into_inner();
+        let caller = self.verify(
+            &req.hcp_assertion,
+            &req.trc_assertion,
+            Transaction::FindPatientSummary,
+            RPC,
+        )?;
+        let mut event = AuditEvent::of(&caller, message_id(&req.message_id));
+        event.patient = patient(req.patient_id.as_ref()).map(|p| patient_ref(&p));
+        Err(self
+            .refuse(
+                event,
+                EhdsiError::ErrorPsGeneric,
+                Some("the Patient Summary is not yet served by the Swedish NCP"),
+                RPC,
+            )
+            .await)
+    }
+
+    async fn get_document(
+        &self,
+        request: Request<proto::GetDocumentRequest>,
+    ) -> Result<Response<proto::EpsosDocument>, Status> {
+        const RPC: &str = "GetDocument";
+        let req = request.into_inner();
+        let caller = self.verify(
+            &req.hcp_assertion,
+            &req.trc_assertion,
+            Transaction::RetrievePrescriptions,
+            RPC,
+        )?;
+        let mut event = AuditEvent::of(&caller, message_id(&req.message_id));
+        let patient = match &req.patient_id {
+            Some(p) => patient(Some(p)),
+            // Like ITI-39: no patient named, the documents must be the TRC patient's.
+            None => caller
+                .trc_patient()
+                .map(|t| PatientIdentifier::new(t.root.clone(), t.extension.clone())),
+        };
+        let Some(patient) = patient else {
+            let e = if req.patient_id.is_some() {
+                EhdsiError::UnknownFilter
+            } else {
+                EhdsiError::WeakAuthentication
+            };
+            return Err(self
+                .refuse(event, e, Some("no valid patient_id"), RPC)
+                .await);
+        };
+        event.patient = Some(patient_ref(&patient));
+        if let Err(e) = check_trc(&caller, &patient) {
+            return Err(self.refuse(event, e, None, RPC).await);
+        }
+        let repository = req.repository_id.trim();
+        let repository = repository.strip_prefix("urn:oid:").unwrap_or(repository);
+        if !repository.is_empty() && repository != self.ep.service.repository_unique_id().as_str() {
+            return Err(self
+                .refuse(
+                    event,
+                    EhdsiError::ErrorDocumentMissing,
+                    Some("unknown repository_id"),
+                    RPC,
+                )
+                .await);
+        }
+        let unique_id = req.document_id.trim();
+        let doc = match self.ep.service.retrieve(&caller, &patient, unique_id).await {
+            Ok(d) => d,
+            Err(r) => return Err(self.refuse_with(event, r, RPC).await),
+        };
+        event.objects.push(doc.unique_id.clone());
+        self.audit(&event).await?;
+        tracing::debug!(
+            rpc = RPC,
+            level = ?doc.level,
+            len = doc.bytes.len(),
+            "national connector: document served"
+        );
+        Ok(Response::new(proto::EpsosDocument {
+            patient_id: Some(patient_id(&patient)),
+            class_code: codes::CLASS_EPRESCRIPTION.to_owned(),
+            document_id: doc.unique_id,
+            mime_type: doc.mime_type,
+            document: doc.bytes,
+        }))
+    }
+
+    async fn submit_dispensation(
+        &self,
+        request: Request<proto::SubmitDispensationRequest>,
+    ) -> Result<Response<proto::DispensationAck>, Status> {
+        let req = request.into_inner();
+        self.submit(
+            Submission::Dispensation,
+            &req.hcp_assertion,
+            &req.trc_assertion,
+            &req.message_id,
+            req.document,
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn cancel_dispensation(
+        &self,
+        request: Request<proto::CancelDispensationRequest>,
+    ) -> Result<Response<proto::DispensationAck>, Status> {
+        let req = request.into_inner();
+        self.submit(
+            Submission::Discard,
+            &req.hcp_assertion,
+            &req.trc_assertion,
+            &req.message_id,
+            req.document,
+        )
+        .await
+        .map(Response::new)
+    }
+}
