@@ -6,14 +6,18 @@
 //! an adapter from [`AuditSink`] to `AuditLog::append` is a field-by-field copy.
 
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use ncp_types::CountryCode;
+use ncp_types::{CountryCode, Oid, PrescriptionId};
 
+use crate::audit::{self as trail, AuditLog, AuditRecord, EventType, Hcp, Ncp, ObjectRef};
 use crate::ihe::errors::EhdsiError;
-use crate::security::{PatientRef, PurposeOfUse, Transaction, VerifiedCaller};
+use crate::security::{
+    FacilityType, HcpRole, PatientRef, PurposeOfUse, Transaction, VerifiedCaller,
+};
 
 /// Whether the transaction did what was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +41,16 @@ pub struct AuditEvent {
     pub hcp_name: String,
     pub hcp_role: &'static str,
     pub hcp_organisation_id: String,
+    pub hcp_organisation: String,
+    pub hcp_facility_type: FacilityType,
     pub purpose_of_use: PurposeOfUse,
     pub patient: Option<PatientRef>,
-    /// Document unique ids, prescription and dispensation ids disclosed or received.
+    /// Document unique ids (`root^extension`) and prescription ids disclosed or received.
     pub objects: Vec<String>,
+    /// Objects with their kind (see [`AuditEvent::object`]).
+    pub refs: Vec<ObjectRef>,
+    /// The requesting NCP's home community id, when the message names it (XCPD's sender).
+    pub requesting_hcid: Option<Oid>,
     /// The request's WS-Addressing MessageID.
     pub message_id: String,
     /// For Swedish log review only (`blocked: opt-out`); never sent, never logged.
@@ -72,9 +82,13 @@ impl AuditEvent {
             hcp_name: caller.hcp.name.clone(),
             hcp_role: caller.hcp.role.code(),
             hcp_organisation_id: caller.hcp.organisation_id.clone(),
+            hcp_organisation: caller.hcp.organisation.clone(),
+            hcp_facility_type: caller.hcp.facility_type,
             purpose_of_use: caller.hcp.purpose_of_use,
             patient: None,
             objects: Vec::new(),
+            refs: Vec::new(),
+            requesting_hcid: None,
             message_id: message_id.unwrap_or_default().to_owned(),
             reason: None,
         }
@@ -84,6 +98,113 @@ impl AuditEvent {
         self.outcome = Outcome::Failure;
         self.error_code = Some(code);
         self
+    }
+
+    /// Adds an object with its kind.
+    pub fn object(&mut self, o: ObjectRef) {
+        self.refs.push(o);
+    }
+
+    /// The record of the audit trail: `responding` is us. Untyped [`AuditEvent::objects`] are
+    /// documents when they are `root^extension`, else prescriptions.
+    pub fn to_record(&self, responding: &Ncp) -> AuditRecord {
+        let mut objects = self.refs.clone();
+        for o in &self.objects {
+            if o.contains('^') {
+                objects.push(ObjectRef::Document(o.clone()));
+            } else if let Ok(p) = PrescriptionId::new(o.as_str()) {
+                objects.push(ObjectRef::Prescription(p));
+            }
+        }
+        let requesting_hcid = self
+            .requesting_hcid
+            .clone()
+            .or_else(|| {
+                self.hcp_organisation_id
+                    .strip_prefix("urn:oid:")
+                    .and_then(|o| Oid::parse(o).ok())
+            })
+            // Unknown: the assertions carry no OID of the requesting NCP.
+            .or_else(|| Oid::parse("0.0").ok())
+            .unwrap_or_else(|| responding.home_community_id.clone());
+        AuditRecord {
+            event_type: event_type(self.transaction),
+            event_time: self.time,
+            outcome: match (self.outcome, self.error_code) {
+                (Outcome::Success, _) => trail::Outcome::Success,
+                (
+                    Outcome::Failure,
+                    Some(
+                        EhdsiError::ErrorGeneric
+                        | EhdsiError::EPrescriptionRegistryNotAccessible
+                        | EhdsiError::ErrorEdEDispensationNotStored,
+                    ),
+                ) => trail::Outcome::SeriousFailure,
+                (Outcome::Failure, _) => trail::Outcome::MinorFailure,
+            },
+            error_code: self.error_code,
+            requesting: Ncp {
+                country: self.requesting_country,
+                home_community_id: requesting_hcid,
+            },
+            responding: responding.clone(),
+            hcp: Hcp {
+                id: self.hcp_id.clone(),
+                name: self.hcp_name.clone(),
+                role: HcpRole::parse(self.hcp_role).unwrap_or(HcpRole::PHYSICIAN),
+                organisation: self.hcp_organisation.clone(),
+                organisation_id: self.hcp_organisation_id.clone(),
+                facility_type: self.hcp_facility_type,
+            },
+            purpose_of_use: self.purpose_of_use,
+            patient: self.patient.clone(),
+            objects,
+            message_id: self.message_id.clone(),
+            // The listener does not hand the remote address to the routes yet.
+            source_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// The audit trail's event type of a transaction.
+pub fn event_type(t: Transaction) -> EventType {
+    match t {
+        Transaction::IdentifyPatient => EventType::PatientIdentification,
+        Transaction::FindPatientSummary | Transaction::FindPrescriptions => EventType::DocumentList,
+        Transaction::RetrievePatientSummary | Transaction::RetrievePrescriptions => {
+            EventType::DocumentRetrieve
+        }
+        Transaction::SubmitDispensation => EventType::DispensationSubmit,
+        Transaction::DiscardDispensation => EventType::DispensationDiscard,
+    }
+}
+
+/// The hash-chained audit trail ([`AuditLog`], `[audit]` of the configuration) as a sink.
+pub struct AuditTrail {
+    log: Arc<AuditLog>,
+    responding: Ncp,
+}
+
+impl AuditTrail {
+    pub fn new(log: Arc<AuditLog>, responding: Ncp) -> Self {
+        AuditTrail { log, responding }
+    }
+}
+
+impl AuditSink for AuditTrail {
+    fn append<'a>(
+        &'a self,
+        event: &'a AuditEvent,
+    ) -> Pin<Box<dyn Future<Output = Result<(), AuditFailure>> + Send + 'a>> {
+        Box::pin(async move {
+            let record = event.to_record(&self.responding);
+            self.log
+                .append(&record)
+                .await
+                .map(|_| ())
+                .map_err(|e| AuditFailure(e.to_string()))
+        })
     }
 }
 

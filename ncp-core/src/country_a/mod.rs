@@ -33,7 +33,7 @@ use crate::ihe::xcpd::Gender;
 use crate::ihe::PatientIdentifier;
 use crate::security::VerifiedCaller;
 
-pub use audit::{AuditEvent, AuditFailure, AuditSink, MemoryAudit, Outcome};
+pub use audit::{AuditEvent, AuditFailure, AuditSink, AuditTrail, MemoryAudit, Outcome};
 pub use rules::{Dispensability, EntrySettings, Level, PrescriptionDocuments};
 
 /// A patient identified in NLL, with the demographics XCPD answers with.

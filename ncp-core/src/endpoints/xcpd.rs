@@ -38,6 +38,7 @@ pub(super) async fn handle(ep: &CountryAEndpoints, peer: &Peer, req: &SoapReques
         .is_some_and(|o| o != ours);
     let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref());
     event.patient = query.ids.first().map(patient_ref);
+    event.requesting_hcid = query.sender.organization.clone();
     let outcome = if let Some(f) = refused {
         DiscoveryOutcome::Refused(f)
     } else if wrong_receiver {

@@ -102,9 +102,9 @@ async fn submit(
             event
                 .objects
                 .extend(ack.prescriptions.iter().map(|p| p.as_str().to_owned()));
-            event
-                .objects
-                .extend(ack.dispensations.iter().map(|d| d.as_str().to_owned()));
+            for d in &ack.dispensations {
+                event.object(crate::audit::ObjectRef::Dispensation(d.clone()));
+            }
             if ack.already_recorded > 0 {
                 event.reason = Some("already recorded".into());
             }
