@@ -1,8 +1,10 @@
 //! The PostgreSQL audit store. Appends from any number of replicas form one chain: each takes
 //! a transaction-scoped advisory lock before reading the head and inserting the next row.
 
+use std::collections::HashMap;
+
 use tokio::sync::{Mutex, MutexGuard};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Statement};
 
 use super::record::{chain_hash, Canonical, IndexColumns, GENESIS_HASH};
 use super::{AuditError, Result, StoredRow};
@@ -11,6 +13,12 @@ use super::{AuditError, Result, StoredRow};
 const APPEND_LOCK: i64 = 0x6e63_705f_6175_6474;
 /// The advisory lock that serialises schema creation between replicas starting together.
 const SCHEMA_LOCK: i64 = 0x6e63_705f_7363_686d;
+
+const LOCK_SQL: &str = "SELECT pg_advisory_xact_lock($1)";
+const HEAD_SQL: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+const INSERT_SQL: &str = "INSERT INTO audit_log (seq, event_time_us, event_type, outcome,
+     requesting_country, patient_root, patient_ext, record, prev_hash, hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -59,27 +67,55 @@ pub(crate) async fn create_schema(
     tx.commit().await
 }
 
-/// One client, reconnected when the connection has dropped.
+/// A connection and the statements prepared on it.
+pub(crate) struct PgConn {
+    pub(crate) client: Client,
+    prepared: HashMap<&'static str, Statement>,
+}
+
+impl PgConn {
+    /// `sql` prepared once per connection (saves a round trip per use).
+    pub(crate) async fn statement(
+        &mut self,
+        sql: &'static str,
+    ) -> std::result::Result<Statement, tokio_postgres::Error> {
+        if let Some(st) = self.prepared.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(sql).await?;
+        self.prepared.insert(sql, st.clone());
+        Ok(st)
+    }
+}
+
+/// One connection, reconnected when it has dropped.
 pub(crate) struct PgClient {
     url: String,
-    client: Mutex<Option<Client>>,
+    conn: Mutex<Option<PgConn>>,
 }
 
 impl PgClient {
     pub(crate) fn new(url: &str, client: Client) -> Self {
         PgClient {
             url: url.to_owned(),
-            client: Mutex::new(Some(client)),
+            conn: Mutex::new(Some(PgConn {
+                client,
+                prepared: HashMap::new(),
+            })),
         }
     }
 
+    /// The connection, reconnecting first if it has closed.
     pub(crate) async fn get(
         &self,
-    ) -> std::result::Result<MutexGuard<'_, Option<Client>>, tokio_postgres::Error> {
-        let mut guard = self.client.lock().await;
-        if guard.as_ref().is_none_or(|c| c.is_closed()) {
+    ) -> std::result::Result<MutexGuard<'_, Option<PgConn>>, tokio_postgres::Error> {
+        let mut guard = self.conn.lock().await;
+        if guard.as_ref().is_none_or(|c| c.client.is_closed()) {
             *guard = None;
-            *guard = Some(connect(&self.url).await?);
+            *guard = Some(PgConn {
+                client: connect(&self.url).await?,
+                prepared: HashMap::new(),
+            });
         }
         Ok(guard)
     }
@@ -104,18 +140,15 @@ impl PgAudit {
 
     pub(crate) async fn append(&self, c: Canonical) -> Result<i64> {
         let mut guard = self.client.get().await?;
-        let client = guard.as_mut().ok_or_else(not_connected)?;
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
-            .await?;
+        let conn = guard.as_mut().ok_or_else(not_connected)?;
+        let lock = conn.statement(LOCK_SQL).await?;
+        let head_sql = conn.statement(HEAD_SQL).await?;
+        let insert = conn.statement(INSERT_SQL).await?;
+        let tx = conn.client.transaction().await?;
+        tx.execute(&lock, &[&APPEND_LOCK]).await?;
         // Read committed: this statement's snapshot is taken after the lock is held, so it
         // sees every append committed before ours.
-        let head = tx
-            .query_opt(
-                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                &[],
-            )
-            .await?;
+        let head = tx.query_opt(&head_sql, &[]).await?;
         let (prev_seq, prev_hash) = match head {
             Some(row) => (row.try_get::<_, i64>(0)?, row.try_get::<_, String>(1)?),
             None => (0, GENESIS_HASH.to_owned()),
@@ -124,9 +157,7 @@ impl PgAudit {
         let hash = chain_hash(seq, &prev_hash, &c.json);
         let i = &c.index;
         tx.execute(
-            "INSERT INTO audit_log (seq, event_time_us, event_type, outcome, requesting_country,
-                 patient_root, patient_ext, record, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &insert,
             &[
                 &seq,
                 &i.event_time_us,
@@ -147,7 +178,7 @@ impl PgAudit {
 
     pub(crate) async fn rows_after(&self, after: i64, limit: i64) -> Result<Vec<StoredRow>> {
         let guard = self.client.get().await?;
-        let client = guard.as_ref().ok_or_else(not_connected)?;
+        let client = &guard.as_ref().ok_or_else(not_connected)?.client;
         let rows = client
             .query(
                 "SELECT seq, record, prev_hash, hash, event_time_us, event_type, outcome,
@@ -184,7 +215,7 @@ impl PgAudit {
         to_us: i64,
     ) -> Result<Vec<(i64, String)>> {
         let guard = self.client.get().await?;
-        let client = guard.as_ref().ok_or_else(not_connected)?;
+        let client = &guard.as_ref().ok_or_else(not_connected)?.client;
         let rows = client
             .query(
                 "SELECT seq, record FROM audit_log
@@ -205,7 +236,7 @@ impl PgAudit {
         to_us: i64,
     ) -> Result<Vec<(String, String, String, i64)>> {
         let guard = self.client.get().await?;
-        let client = guard.as_ref().ok_or_else(not_connected)?;
+        let client = &guard.as_ref().ok_or_else(not_connected)?.client;
         let rows = client
             .query(
                 "SELECT event_type, requesting_country, outcome, COUNT(*) FROM audit_log

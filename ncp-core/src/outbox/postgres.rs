@@ -68,7 +68,7 @@ impl PgOutbox {
         payload: &str,
     ) -> Result<Option<(String, String)>> {
         let guard = self.client.get().await?;
-        let client = guard.as_ref().ok_or_else(missing)?;
+        let client = &guard.as_ref().ok_or_else(missing)?.client;
         let inserted = client
             .execute(
                 &format!(
@@ -91,7 +91,7 @@ impl PgOutbox {
 
     pub(crate) async fn claim(&self, token: &str, lease_ms: i64) -> Result<Option<RawClaim>> {
         let guard = self.client.get().await?;
-        let client = guard.as_ref().ok_or_else(missing)?;
+        let client = &guard.as_ref().ok_or_else(missing)?.client;
         let row = client
             .query_opt(
                 &format!(
@@ -121,7 +121,7 @@ impl PgOutbox {
 
     pub(crate) async fn finish(&self, key: &str, token: &str, how: Finish) -> Result<bool> {
         let guard = self.client.get().await?;
-        let client = guard.as_ref().ok_or_else(missing)?;
+        let client = &guard.as_ref().ok_or_else(missing)?.client;
         let n = match how {
             Finish::Delivered => {
                 client
@@ -165,7 +165,7 @@ impl PgOutbox {
 
     pub(crate) async fn list(&self, state: &str) -> Result<Vec<RawRow>> {
         let guard = self.client.get().await?;
-        let client = guard.as_ref().ok_or_else(missing)?;
+        let client = &guard.as_ref().ok_or_else(missing)?.client;
         let rows = client
             .query(
                 &format!(
@@ -181,7 +181,7 @@ impl PgOutbox {
 
     pub(crate) async fn counts(&self) -> Result<OutboxCounts> {
         let guard = self.client.get().await?;
-        let client = guard.as_ref().ok_or_else(missing)?;
+        let client = &guard.as_ref().ok_or_else(missing)?.client;
         let r = client
             .query_one(
                 &format!(
