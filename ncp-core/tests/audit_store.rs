@@ -302,6 +302,26 @@ async fn patient_accesses_and_kpis(b: Backend) {
     assert_eq!(all, 6);
 }
 
+async fn survives_a_dropped_database_connection(b: Backend) {
+    let log = AuditLog::open(&b.config).await.expect("open");
+    append_n(&log, 3).await;
+    // The database drops every other session (a restart, a failover).
+    b.raw
+        .exec(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE pid <> pg_backend_pid() AND datname = current_database()",
+        )
+        .await
+        .expect("terminate");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let seq = log
+        .append(&record(EventType::DocumentList, "BE", Outcome::Success, 9))
+        .await
+        .expect("append after reconnect");
+    assert_eq!(seq, AuditSeq(4));
+    assert!(log.verify().await.expect("verify").is_intact());
+}
+
 /// Grouped so that `cargo test -p ncp-core audit` selects them.
 mod audit {
     use super::*;
@@ -356,6 +376,13 @@ mod audit {
     async fn postgres_two_replicas_append_concurrently_into_one_chain() {
         if let Some(b) = postgres().await {
             concurrent_appends_form_one_chain(b, 2).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_reconnects_after_the_connection_drops() {
+        if let Some(b) = postgres().await {
+            survives_a_dropped_database_connection(b).await;
         }
     }
 
