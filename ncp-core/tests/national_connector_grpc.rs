@@ -367,8 +367,18 @@ async fn patient_search_finds_a_patient_and_nobody_else() {
     let s = env.client.patient_search(req).await.unwrap_err();
     assert_refused(&s, Code::InvalidArgument, "ERROR_PI_GENERIC");
 
+    // The root as a URN names the same patient; a root that is no OID is refused.
+    let mut req = search(&env, &[TOLVAN]);
+    req.patient_ids[0].root = format!("urn:oid:{PNR}");
+    let r = env.client.patient_search(req).await.expect("answered");
+    assert_eq!(r.into_inner().patients.len(), 1);
+    let mut req = search(&env, &[TOLVAN]);
+    req.patient_ids[0].root = "personnummer".into();
+    let s = env.client.patient_search(req).await.unwrap_err();
+    assert_refused(&s, Code::InvalidArgument, "ERROR_PI_GENERIC");
+
     let ev = env.audit.events();
-    assert_eq!(ev.len(), 4);
+    assert_eq!(ev.len(), 6);
     assert_eq!(ev[0].outcome, Outcome::Success);
     assert_eq!(
         ev[0].patient.as_ref().map(|p| p.extension.as_str()),
@@ -381,7 +391,9 @@ async fn patient_search_finds_a_patient_and_nobody_else() {
     assert_eq!(ev[1].error_code, Some(EhdsiError::ErrorPiNoMatch));
     assert_eq!(ev[2].error_code, Some(EhdsiError::ErrorPiNoMatch));
     assert_eq!(ev[2].reason.as_deref(), Some("blocked: opt-out"));
-    assert_eq!(ev[3].outcome, Outcome::Failure);
+    assert_eq!(ev[3].error_code, Some(EhdsiError::ErrorPiGeneric));
+    assert_eq!(ev[4].outcome, Outcome::Success);
+    assert_eq!(ev[5].outcome, Outcome::Failure);
     env.stop().await;
 }
 
@@ -510,6 +522,19 @@ async fn lists_and_fetches_eprescriptions() {
         .unwrap_err();
     assert_refused(&s, Code::NotFound, "ERROR_GENERIC_DOCUMENT_MISSING");
 
+    // An id that is none of ours.
+    let s = env
+        .client
+        .get_document(GetDocumentRequest {
+            hcp_assertion: hcp.clone(),
+            trc_assertion: trc.clone(),
+            document_id: "1.2.3^<script>".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_refused(&s, Code::NotFound, "ERROR_GENERIC_DOCUMENT_MISSING");
+
     // No TRC assertion: 4702.
     let s = env
         .client
@@ -524,7 +549,7 @@ async fn lists_and_fetches_eprescriptions() {
     assert_refused(&s, Code::Unauthenticated, "4702");
 
     let ev = env.audit.events();
-    assert_eq!(ev.len(), 6, "every verified call audited: {ev:?}");
+    assert_eq!(ev.len(), 7, "every verified call audited: {ev:?}");
     assert_eq!(ev[1].objects, vec![xml.id.clone()]);
     assert_eq!(ev[3].error_code, Some(EhdsiError::UnknownPatientIdentifier));
     assert_eq!(ev[5].error_code, Some(EhdsiError::ErrorDocumentMissing));
@@ -592,6 +617,37 @@ async fn submits_a_dispensation_once_and_cancels_it() {
         .expect("still there");
     assert_eq!(ours["status"], "entered-in-error");
 
+    // Not a CDA, no document at all: refused, nothing recorded.
+    let mut junk = edispensation("grpc-junk", TOLVAN, rx);
+    junk.document = b"<ClinicalDocument><".to_vec();
+    let s = env
+        .client
+        .submit_dispensation(SubmitDispensationRequest {
+            hcp_assertion: hcp.clone(),
+            trc_assertion: trc.clone(),
+            message_id: String::new(),
+            document: Some(junk),
+        })
+        .await
+        .unwrap_err();
+    assert_refused(
+        &s,
+        Code::InvalidArgument,
+        "ERROR_ED_EPRESCRIPTION_NOT_IDENTIFIABLE",
+    );
+    let s = env
+        .client
+        .submit_dispensation(SubmitDispensationRequest {
+            hcp_assertion: hcp.clone(),
+            trc_assertion: trc.clone(),
+            message_id: String::new(),
+            document: None,
+        })
+        .await
+        .unwrap_err();
+    assert_refused(&s, Code::InvalidArgument, "4108");
+    assert_eq!(env.dispensations(rx).await.len(), before + 1);
+
     // Discarding what was never recorded fails.
     let s = env
         .client
@@ -606,10 +662,10 @@ async fn submits_a_dispensation_once_and_cancels_it() {
     assert_refused(&s, Code::FailedPrecondition, "ERROR_ED_DISCARD_FAILED");
 
     let ev = env.audit.events();
-    assert_eq!(ev.len(), 4);
+    assert_eq!(ev.len(), 6);
     assert!(ev[..3].iter().all(|e| e.outcome == Outcome::Success));
     assert_eq!(ev[1].reason.as_deref(), Some("already recorded"));
-    assert_eq!(ev[3].outcome, Outcome::Failure);
+    assert!(ev[3..].iter().all(|e| e.outcome == Outcome::Failure));
     env.stop().await;
 }
 

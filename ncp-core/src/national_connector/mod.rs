@@ -137,10 +137,23 @@ impl NationalConnector {
         detail: Option<&str>,
         rpc: &'static str,
     ) -> Status {
+        self.refuse_as(event, status::grpc_code(e), e, detail, rpc)
+            .await
+    }
+
+    /// [`NationalConnector::refuse`] with another gRPC code than `e`'s usual one.
+    async fn refuse_as(
+        &self,
+        event: AuditEvent,
+        grpc: tonic::Code,
+        e: EhdsiError,
+        detail: Option<&str>,
+        rpc: &'static str,
+    ) -> Status {
         tracing::info!(rpc, code = e.code(), "national connector: refused");
         let event = event.failed(e);
         match self.audit(&event).await {
-            Ok(()) => status::ehdsi_status(e, detail),
+            Ok(()) => status::ehdsi_status_as(grpc, e, detail),
             Err(s) => s,
         }
     }
@@ -170,7 +183,8 @@ fn message_id(id: &str) -> Option<&str> {
 /// A request's patient identifier; `None` when absent or not an OID-rooted identifier.
 fn patient(p: Option<&proto::PatientId>) -> Option<PatientIdentifier> {
     let p = p?;
-    let root = Oid::parse(p.root.trim()).ok()?;
+    let root = p.root.trim();
+    let root = Oid::parse(root.strip_prefix("urn:oid:").unwrap_or(root)).ok()?;
     let ext = p.extension.trim();
     (!ext.is_empty()).then(|| PatientIdentifier::new(root, ext))
 }
@@ -387,8 +401,9 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
                 Some(id) => ids.push(id),
                 None => {
                     return Err(self
-                        .refuse(
+                        .refuse_as(
                             event,
+                            tonic::Code::InvalidArgument,
                             EhdsiError::ErrorPiGeneric,
                             Some("a patient id without an OID root or an extension"),
                             RPC,
@@ -399,14 +414,15 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         }
         event.patient = ids.first().map(patient_ref);
         if ids.is_empty() {
-            tracing::info!(rpc = RPC, "national connector: no patient id");
-            let event = event.failed(EhdsiError::ErrorPiGeneric);
-            self.audit(&event).await?;
-            return Err(status::ehdsi_status_as(
-                tonic::Code::InvalidArgument,
-                EhdsiError::ErrorPiGeneric,
-                Some("queries are only available with patient identifiers"),
-            ));
+            return Err(self
+                .refuse_as(
+                    event,
+                    tonic::Code::InvalidArgument,
+                    EhdsiError::ErrorPiGeneric,
+                    Some("queries are only available with patient identifiers"),
+                    RPC,
+                )
+                .await);
         }
         let patients = match self.ep.service.identify_patient(&caller, &ids).await {
             IdentifyOutcome::Match(p) => {
