@@ -44,7 +44,7 @@ impl Bridge {
     pub async fn bind(config: Config) -> Result<Bridge, StartError> {
         let tls = tls::server_config(&config.tls)?;
         install_terminology(config.terminology.mvc_dir.as_deref())?;
-        let country_a = Arc::new(crate::endpoints::CountryAEndpoints::from_config(&config)?);
+        let country_a = Arc::new(crate::endpoints::CountryAEndpoints::open(&config).await?);
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -110,8 +110,18 @@ impl Bridge {
                 }
             })
         });
+        let outbox_stop = tokio_util::sync::CancellationToken::new();
+        let outbox = self
+            .state
+            .country_a
+            .service
+            .spawn_outbox_worker(outbox_stop.clone());
         server::serve(self.listener, self.tls, router(self.state), shutdown).await;
         let _ = stop_tx.send(true);
+        outbox_stop.cancel();
+        if let Some(task) = outbox {
+            let _ = task.await;
+        }
         if let Some(task) = grpc {
             let _ = task.await;
         }

@@ -25,6 +25,13 @@ pub struct Config {
     pub terminology: TerminologyConfig,
     #[serde(default)]
     pub saml: SamlConfig,
+    /// The hash-chained audit trail; without it, audit records are kept in memory only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<crate::audit::AuditConfig>,
+    /// The durable outbox of dispensations for NLL; without it, XDR records in NLL before
+    /// acknowledging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<crate::outbox::OutboxConfig>,
 }
 
 /// Who this NCP is.
@@ -272,6 +279,17 @@ impl Config {
         fix(&mut self.tls.key);
         self.tls.client_ca.iter_mut().for_each(fix);
         self.saml.trust.iter_mut().for_each(fix);
+        for backend in [
+            self.audit.as_mut().map(|a| &mut a.backend),
+            self.outbox.as_mut().map(|o| &mut o.backend),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let crate::audit::StorageBackend::Sqlite { path } = backend {
+                fix(path);
+            }
+        }
         if let Some(dir) = self.terminology.mvc_dir.as_mut() {
             fix(dir);
         }

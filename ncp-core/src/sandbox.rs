@@ -69,6 +69,10 @@ pub struct SandboxEndpoints {
     pub clients: Vec<ClientFiles>,
     pub untrusted_client: ClientFiles,
     pub config: PathBuf,
+    /// The country A SOAP endpoints: (transaction, URL).
+    pub soap: Vec<(String, String)>,
+    pub audit_db: PathBuf,
+    pub outbox_db: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +138,18 @@ pub async fn run(
             trust: vec![pki.ca_cert.clone()],
             ..Default::default()
         },
+        // The audit trail and the dispensation outbox: SQLite files in the data directory.
+        audit: Some(crate::audit::AuditConfig {
+            backend: crate::audit::StorageBackend::Sqlite {
+                path: data_dir.join("audit.sqlite"),
+            },
+        }),
+        outbox: Some(crate::outbox::OutboxConfig {
+            backend: crate::audit::StorageBackend::Sqlite {
+                path: data_dir.join("outbox.sqlite"),
+            },
+            worker: Default::default(),
+        }),
     };
     let config_path = data_dir.join("ncp.toml");
     write(config_path.clone(), config.to_toml())?;
@@ -168,6 +184,21 @@ pub async fn run(
             saml_key: None,
         },
         config: config_path,
+        soap: [
+            ("XCPD (ITI-55)", "/ncp/xcpd"),
+            ("XCA (ITI-38, ITI-39)", "/ncp/xca"),
+            ("XDR (ITI-41)", "/ncp/xdr"),
+        ]
+        .into_iter()
+        .map(|(name, path)| {
+            (
+                name.to_owned(),
+                format!("https://{}{path}", bridge.local_addr()),
+            )
+        })
+        .collect(),
+        audit_db: data_dir.join("audit.sqlite"),
+        outbox_db: data_dir.join("outbox.sqlite"),
     };
     write(
         data_dir.join("endpoints.json"),
@@ -207,7 +238,16 @@ fn banner(e: &SandboxEndpoints, generated: bool) -> String {
             c.tls_key.display()
         );
     }
+    for (name, url) in &e.soap {
+        let _ = writeln!(s, "  {name:<28} {url}");
+    }
     let _ = writeln!(s, "  Configuration: {}", e.config.display());
+    let _ = writeln!(
+        s,
+        "  Audit trail: {}  Outbox: {}",
+        e.audit_db.display(),
+        e.outbox_db.display()
+    );
     if let Some(c) = e.clients.first() {
         let _ = writeln!(
             s,

@@ -494,7 +494,9 @@ mod country_a {
         let r = xdr(&env, &a, "191212121212", &uid, FORMAT_DIS, &cda).await;
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
-        let after = env.dispensations(rx).await;
+        // Acknowledged once durably queued; the outbox worker delivers to NLL.
+        let is_ours = |d: &serde_json::Value| d["identifier"].to_string().contains("ee-disp-1");
+        let after = env.wait_for(rx, 1, is_ours).await;
         assert_eq!(after.len(), before + 1, "NLL shows the dispensation");
         let ours = after
             .iter()
@@ -506,6 +508,7 @@ mod country_a {
         let a = assertions_for(&env, PNR, "191212121212");
         let r = xdr(&env, &a, "191212121212", &uid, FORMAT_DIS, &cda).await;
         assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         assert_eq!(env.dispensations(rx).await.len(), before + 1);
 
         // The discard gives it back.
@@ -513,7 +516,9 @@ mod country_a {
         let a = assertions_for(&env, PNR, "191212121212");
         let r = xdr(&env, &a, "191212121212", &duid, FORMAT_DISCARD, &dcda).await;
         assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
-        let after = env.dispensations(rx).await;
+        let after = env
+            .wait_for(rx, 1, |d| is_ours(d) && d["status"] == "entered-in-error")
+            .await;
         let ours = after
             .iter()
             .find(|d| d["identifier"].to_string().contains("ee-disp-1"))
@@ -701,6 +706,32 @@ mod country_a {
         assert!(r.text().contains("env:Fault"));
         assert!(env.dispensations("rx-p01-05").await.is_empty());
         assert!(env.audit.events().is_empty(), "nothing reached the service");
+        env.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_transaction_lands_in_the_hash_chained_audit_trail() {
+        let env = Env::start_full(1024 * 1024, true).await;
+        let r = identify(&env, &[(PNR, "191212121212")]).await;
+        assert_eq!(r.status, 200);
+        let r = list(&env, PNR, "191212121212").await;
+        assert_eq!(r.status, 200);
+        let log = ncp_core::audit::AuditLog::open(&env.audit_config())
+            .await
+            .expect("audit trail");
+        let report = log.verify().await.expect("verify");
+        assert!(report.is_intact());
+        assert_eq!(report.records, 2, "one record per transaction");
+        let patient = ncp_core::security::PatientRef::new(
+            ncp_types::Oid::parse(PNR).unwrap(),
+            "191212121212",
+        );
+        let seen = log
+            .accesses_to_patient(&patient, ncp_core::audit::Period::all())
+            .await
+            .expect("accesses");
+        assert_eq!(seen.len(), 2);
+        assert!(seen.iter().all(|a| a.country.as_str() == "EE"));
         env.stop().await;
     }
 }

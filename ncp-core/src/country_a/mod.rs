@@ -17,6 +17,7 @@ pub mod audit;
 pub mod rules;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
@@ -31,6 +32,7 @@ use crate::config::Config;
 use crate::ihe::errors::EhdsiError;
 use crate::ihe::xcpd::Gender;
 use crate::ihe::PatientIdentifier;
+use crate::outbox::{DeliveryResult, Item, Kind, Outbox};
 use crate::security::VerifiedCaller;
 
 pub use audit::{AuditEvent, AuditFailure, AuditSink, AuditTrail, MemoryAudit, Outcome};
@@ -119,6 +121,9 @@ pub struct Ack {
     pub dispensations: Vec<DispensationId>,
     /// How many items NLL already had (the same document sent again): recorded once.
     pub already_recorded: usize,
+    /// The outbox keys of what is durably queued for NLL (with `[outbox]`; NLL's ids come
+    /// at delivery).
+    pub queued: Vec<String>,
 }
 
 /// A refusal in eHDSI terms, with the prescription it is about when there is one.
@@ -162,13 +167,27 @@ impl From<EhdsiError> for Refusal {
 pub struct SetupError(#[from] AdapterError);
 
 /// The country A service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CountryA {
     clients: NationalClients,
     ctx: CallContext,
     cda: cda_fhir_transform::to_cda::CdaOptions,
     entries: EntrySettings,
+    outbox: Option<Arc<Outbox>>,
 }
+
+impl std::fmt::Debug for CountryA {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountryA")
+            .field("entries", &self.entries)
+            .field("outbox", &self.outbox.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many times a delivery meeting a conflict (a lock held by a dispensation in progress)
+/// or a discard whose dispensation is not in NLL yet is retried before it is rejected.
+const DELIVERY_PATIENCE: u32 = 8;
 
 impl CountryA {
     /// From the configuration: the national clients (as the NCP's HSA-id) and the CDA options
@@ -210,7 +229,95 @@ impl CountryA {
             ctx: CallContext::cross_border(config.ncp.hsa_id.clone(), CallerRole::Ncp),
             cda,
             entries,
+            outbox: None,
         })
+    }
+
+    /// Dispensations go through the durable `outbox`: acknowledged once queued, delivered to
+    /// NLL by [`CountryA::spawn_outbox_worker`].
+    pub fn with_outbox(mut self, outbox: Arc<Outbox>) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// Starts delivering the outbox (when there is one) until `shutdown` is cancelled.
+    pub fn spawn_outbox_worker(
+        &self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let outbox = self.outbox.clone()?;
+        let service = Arc::new(self.clone());
+        Some(tokio::spawn(async move {
+            outbox
+                .run_worker(
+                    move |item| {
+                        let service = service.clone();
+                        async move { service.deliver(item).await }
+                    },
+                    shutdown,
+                )
+                .await;
+        }))
+    }
+
+    /// Delivers one outbox item to NLL: a dispensation (the key is its `nll-dispense-id`) or a
+    /// discard.
+    pub async fn deliver(&self, item: Item) -> DeliveryResult {
+        let outcome = |e: AdapterError, attempts: u32| {
+            if e.is_transient()
+                || (matches!(e, AdapterError::Conflict { .. }) && attempts < DELIVERY_PATIENCE)
+            {
+                DeliveryResult::RetryLater
+            } else {
+                DeliveryResult::Rejected(format!("NLL: {}", e.kind()))
+            }
+        };
+        match item.kind {
+            Kind::Submit => {
+                let Ok(id) = DispensationId::new(item.key.as_str()) else {
+                    return DeliveryResult::Rejected("bad key".into());
+                };
+                match self
+                    .clients
+                    .nll
+                    .dispense(&self.ctx, &item.payload, &id)
+                    .await
+                {
+                    Ok(_) => DeliveryResult::Delivered,
+                    Err(e) => outcome(e, item.attempts),
+                }
+            }
+            Kind::Discard => {
+                let field = |k: &str| item.payload[k].as_str().unwrap_or_default().to_owned();
+                let (Ok(rx), Ok(target)) = (
+                    PrescriptionId::new(field("prescription")),
+                    DispensationId::new(field("dispense_id")),
+                ) else {
+                    return DeliveryResult::Rejected("bad discard payload".into());
+                };
+                match self.recorded(&rx, &target, true).await {
+                    Ok(Some(id)) => match self.clients.nll.discard(&self.ctx, &id).await {
+                        Ok(_) => DeliveryResult::Delivered,
+                        Err(e) => outcome(e, item.attempts),
+                    },
+                    // Its dispensation may still be on its way through the outbox.
+                    Ok(None) if item.attempts < DELIVERY_PATIENCE => DeliveryResult::RetryLater,
+                    Ok(None) => DeliveryResult::Rejected("no such dispensation in NLL".into()),
+                    Err(_) => DeliveryResult::RetryLater,
+                }
+            }
+        }
+    }
+
+    /// Whether `key` waits in the outbox.
+    async fn queued(&self, key: &str) -> bool {
+        match &self.outbox {
+            Some(o) => o
+                .pending()
+                .await
+                .is_ok_and(|p| p.iter().any(|i| i.key == key)),
+            None => false,
+        }
     }
 
     /// The repository our documents are retrieved from (`RepositoryUniqueId`).
@@ -451,6 +558,7 @@ impl CountryA {
             prescriptions: Vec::new(),
             dispensations: Vec::new(),
             already_recorded: 0,
+            queued: Vec::new(),
         };
         for ins in &instructions {
             let rx = PrescriptionId::new(ins.prescription_id.as_str())
@@ -487,6 +595,23 @@ impl CountryA {
                 return Err(Refusal::new(error).because("not dispensable").about(&rx));
             }
             todo.push((ins, rx, dispense_id));
+        }
+        if let Some(outbox) = &self.outbox {
+            // Durable first: acknowledged once queued; the worker delivers, NLL dedupes.
+            for (ins, rx, dispense_id) in todo {
+                let queued = outbox
+                    .enqueue(dispense_id.as_str(), Kind::Submit, ins.resource.clone())
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "outbox: eDispensation not stored");
+                        Refusal::new(EhdsiError::ErrorEdEDispensationNotStored).about(&rx)
+                    })?;
+                if !queued.new {
+                    ack.already_recorded += 1;
+                }
+                ack.queued.push(dispense_id.as_str().to_owned());
+            }
+            return Ok(ack);
         }
         for (ins, rx, dispense_id) in todo {
             let done = self
@@ -553,6 +678,7 @@ impl CountryA {
             prescriptions: Vec::new(),
             dispensations: Vec::new(),
             already_recorded: 0,
+            queued: Vec::new(),
         };
         for ins in &instructions {
             let rx = PrescriptionId::new(ins.prescription_id.as_str())
@@ -561,7 +687,30 @@ impl CountryA {
                 DispensationId::new(ins.dispense_id.as_str()).map_err(|_| Refusal::new(failed))?;
             self.prescription_of(&person, &rx, failed, rules::discard_error)
                 .await?;
-            let Some(id) = self.recorded(&rx, &dispense_id, true).await? else {
+            let found = self.recorded(&rx, &dispense_id, true).await?;
+            if let Some(outbox) = &self.outbox {
+                if found.is_none() && !self.queued(dispense_id.as_str()).await {
+                    return Err(Refusal::new(failed)
+                        .because("no such dispensation")
+                        .about(&rx));
+                }
+                let key = format!("{}#discard", dispense_id.as_str());
+                outbox
+                    .enqueue(
+                        &key,
+                        Kind::Discard,
+                        json!({"prescription": rx.as_str(), "dispense_id": dispense_id.as_str()}),
+                    )
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "outbox: discard not stored");
+                        Refusal::new(EhdsiError::ErrorEdEDispensationNotStored).about(&rx)
+                    })?;
+                ack.prescriptions.push(rx);
+                ack.queued.push(key);
+                continue;
+            }
+            let Some(id) = found else {
                 return Err(Refusal::new(failed)
                     .because("no such dispensation")
                     .about(&rx));

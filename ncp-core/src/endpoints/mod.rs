@@ -100,6 +100,29 @@ impl CountryAEndpoints {
         })
     }
 
+    /// As [`CountryAEndpoints::from_config`], and opens the audit trail (`[audit]`) and the
+    /// dispensation outbox (`[outbox]`) when configured.
+    pub async fn open(config: &Config) -> Result<Self, EndpointsError> {
+        let mut ep = Self::from_config(config)?;
+        if let Some(a) = &config.audit {
+            let log = crate::audit::AuditLog::open(a)
+                .await
+                .map_err(|e| EndpointsError(format!("audit.backend: {e}")))?;
+            let us = crate::audit::Ncp {
+                country: config.ncp.country,
+                home_community_id: config.ncp.home_community_id.clone(),
+            };
+            ep.audit = Arc::new(crate::country_a::AuditTrail::new(Arc::new(log), us));
+        }
+        if let Some(o) = &config.outbox {
+            let outbox = crate::outbox::Outbox::open(o)
+                .await
+                .map_err(|e| EndpointsError(format!("outbox.backend: {e}")))?;
+            ep.service = ep.service.with_outbox(Arc::new(outbox));
+        }
+        Ok(ep)
+    }
+
     pub fn with_audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
         self.audit = audit;
         self

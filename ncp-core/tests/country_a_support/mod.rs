@@ -44,8 +44,15 @@ pub struct Env {
 }
 
 impl Env {
-    /// Simulators, PKI and bridge, with a body limit of `max_body` bytes.
+    /// Simulators, PKI and bridge, with a body limit of `max_body` bytes, the outbox in the
+    /// temp dir, and the audit records in memory.
     pub async fn start_with(max_body: usize) -> Env {
+        Env::start_full(max_body, false).await
+    }
+
+    /// As [`Env::start_with`]; with `trail`, audit records go to the SQLite audit trail in
+    /// the temp dir ([`Env::audit_config`]) instead of memory.
+    pub async fn start_full(max_body: usize, trail: bool) -> Env {
         let sims = sweden_sim::start(sweden_sim::SimConfig::default())
             .await
             .expect("simulators start");
@@ -84,7 +91,22 @@ nsr = "{nsr}"
 
 [saml]
 trust = [{ca:?}]
+
+[audit.backend]
+kind = "sqlite"
+path = {audit:?}
+
+[outbox.backend]
+kind = "sqlite"
+path = {outbox:?}
+
+[outbox.worker]
+poll_interval_ms = 50
+backoff_base_ms = 100
+backoff_max_ms = 1000
 {mvc_line}"#,
+            audit = dir.path().join("audit.sqlite").display().to_string(),
+            outbox = dir.path().join("outbox.sqlite").display().to_string(),
             cert = pki.server_cert.display().to_string(),
             key = pki.server_key.display().to_string(),
             ca = pki.ca_cert.display().to_string(),
@@ -96,10 +118,10 @@ trust = [{ca:?}]
         let config = Config::parse(&toml).expect("test configuration");
         config.validate().expect("valid test configuration");
         let audit = Arc::new(MemoryAudit::new());
-        let bridge = Bridge::bind(config)
-            .await
-            .expect("bridge binds")
-            .with_audit(audit.clone());
+        let mut bridge = Bridge::bind(config).await.expect("bridge binds");
+        if !trail {
+            bridge = bridge.with_audit(audit.clone());
+        }
         let addr = bridge.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(bridge.run(async move {
@@ -129,6 +151,27 @@ trust = [{ca:?}]
         }
         if let Some(s) = self.sims.take() {
             s.shutdown().await;
+        }
+    }
+
+    /// The `[audit]` the bridge was configured with.
+    pub fn audit_config(&self) -> ncp_core::audit::AuditConfig {
+        ncp_core::audit::AuditConfig {
+            backend: ncp_core::audit::StorageBackend::Sqlite {
+                path: self.dir.path().join("audit.sqlite"),
+            },
+        }
+    }
+
+    /// Waits (up to 10 s) until NLL holds `n` dispensations of `rx` matching `pred`.
+    pub async fn wait_for(&self, rx: &str, n: usize, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let d = self.dispensations(rx).await;
+            if d.iter().filter(|x| pred(x)).count() >= n || std::time::Instant::now() > deadline {
+                return d;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
 
