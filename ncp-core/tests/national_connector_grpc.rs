@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use ncp_core::config::Config;
-use ncp_core::country_a::{MemoryAudit, Outcome};
+use ncp_core::country_a::{AuditEvent, AuditFailure, AuditSink, MemoryAudit, Outcome};
 use ncp_core::endpoints::CountryAEndpoints;
 use ncp_core::ihe::errors::EhdsiError;
 use ncp_core::national_connector::proto::national_connector_client::NationalConnectorClient;
@@ -55,6 +55,11 @@ struct Env {
 
 impl Env {
     async fn start() -> Env {
+        Env::start_with(None).await
+    }
+
+    /// With `sink` instead of the in-memory audit when given.
+    async fn start_with(sink: Option<Arc<dyn AuditSink>>) -> Env {
         let sims = sweden_sim::start(sweden_sim::SimConfig::default())
             .await
             .expect("simulators start");
@@ -102,7 +107,7 @@ trust = [{ca:?}]
         let audit = Arc::new(MemoryAudit::new());
         let ep = CountryAEndpoints::from_config(&config)
             .expect("country A service")
-            .with_audit(audit.clone());
+            .with_audit(sink.unwrap_or_else(|| audit.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -799,5 +804,39 @@ async fn patient_summary_is_not_served() {
         .await
         .unwrap_err();
     assert_refused(&s, Code::Unimplemented, "ERROR_PS_GENERIC");
+    env.stop().await;
+}
+
+/// An audit trail that is down.
+struct DownAudit;
+
+impl AuditSink for DownAudit {
+    fn append<'a>(
+        &'a self,
+        _event: &'a AuditEvent,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AuditFailure>> + Send + 'a>>
+    {
+        Box::pin(async { Err(AuditFailure("down".into())) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_disclosed_when_the_audit_trail_is_down() {
+    let mut env = Env::start_with(Some(Arc::new(DownAudit))).await;
+    let req = search(&env, &[TOLVAN]);
+    let s = env.client.patient_search(req).await.unwrap_err();
+    assert_refused(&s, Code::Unavailable, "ERROR_GENERIC");
+    let (hcp, trc) = env.assertions(TOLVAN);
+    let s = env
+        .client
+        .get_document(GetDocumentRequest {
+            hcp_assertion: hcp,
+            trc_assertion: trc,
+            document_id: format!("{EP_DOC_ROOT}^rx-p01-05"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_refused(&s, Code::Unavailable, "ERROR_GENERIC");
     env.stop().await;
 }
