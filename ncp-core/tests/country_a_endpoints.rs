@@ -389,6 +389,19 @@ mod country_a {
             assert!(entries(&body).is_empty());
             assert_eq!(r.registry_errors(), ["1101"], "a warning, not a disclosure");
         }
+        // A query addressed to another community.
+        let body = xca_query_body(PNR, "191212121212", "57833-6").replace(
+            &format!("urn:oid:{HCID}"),
+            "urn:oid:2.16.17.710.850.1000.990.1",
+        );
+        let xml = envelope(
+            XCA_QUERY_ACTION,
+            &assertions_for(&env, PNR, "191212121212"),
+            &body,
+        );
+        let r = env.post("EE", "/ncp/xca", &xml).await;
+        assert_eq!(r.registry_errors(), ["XDSUnknownCommunity"], "{}", r.text());
+        assert!(entries(&r.soap_body()).is_empty());
         env.stop().await;
     }
 

@@ -75,15 +75,26 @@ pub(super) async fn query(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequest
     };
     let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref());
     event.patient = Some(patient_ref(&q.patient));
-    let (entries, errors) = match answer(ep, &caller, &q, kind).await {
-        Ok(entries) if entries.is_empty() => (
-            entries,
-            vec![RegistryError::ehdsi(EhdsiError::EPrescriptionsNotFound)],
-        ),
-        Ok(entries) => (entries, Vec::new()),
-        Err(e) => {
-            event = event.failed(e);
-            (Vec::new(), vec![registry_error(e)])
+    let elsewhere = q
+        .home_community_id
+        .as_ref()
+        .is_some_and(|h| h != ep.service.home_community_id());
+    let (entries, errors) = if elsewhere {
+        // Addressed to another community: not ours to answer (ITI-38 XDSUnknownCommunity).
+        event = event.failed(EhdsiError::ErrorGeneric);
+        let err = RegistryError::xds(XdsError::XdsUnknownCommunity, "Unknown home community id");
+        (Vec::new(), vec![err])
+    } else {
+        match answer(ep, &caller, &q, kind).await {
+            Ok(entries) if entries.is_empty() => (
+                entries,
+                vec![RegistryError::ehdsi(EhdsiError::EPrescriptionsNotFound)],
+            ),
+            Ok(entries) => (entries, Vec::new()),
+            Err(e) => {
+                event = event.failed(e);
+                (Vec::new(), vec![registry_error(e)])
+            }
         }
     };
     event.objects = entries.iter().map(|e| e.unique_id.clone()).collect();
@@ -112,12 +123,6 @@ async fn answer(
     kind: Asked,
 ) -> Result<Vec<DocumentEntry>, EhdsiError> {
     check_trc(caller, &q.patient)?;
-    if q.home_community_id
-        .as_ref()
-        .is_some_and(|h| h != ep.service.home_community_id())
-    {
-        return Err(EhdsiError::ErrorGeneric);
-    }
     match kind {
         Asked::EPrescription => {}
         Asked::PatientSummary => return Err(EhdsiError::ErrorPsGeneric),
