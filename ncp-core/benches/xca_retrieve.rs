@@ -42,6 +42,10 @@ fn main() {
     let clients = env_num("XCA_BENCH_CLIENTS", 64) as usize;
     let secs = env_num("XCA_BENCH_SECS", 10);
     let max_requests = env_num("XCA_BENCH_MAX_REQUESTS", 1_000_000);
+    // From the workspace root, as `./dev sandbox` runs: the sandbox finds the eHDSI MVC in
+    // ../shared there, when it exists.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::env::set_current_dir(&root).expect("workspace root");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -217,7 +221,13 @@ async fn bench(clients: usize, duration: Duration, max_requests: u64) {
     println!();
     println!("XCA ITI-39 retrieve, {clients} mTLS clients on loopback, {elapsed:.1} s measured after 1 s warm-up");
     println!("  document          L3 ePrescription, response {doc_len} bytes (MTOM/SOAP as sent)");
-    println!("  cores available   {}", available_cores());
+    println!(
+        "  machine           {} cores, load average {} (the clients share it)",
+        available_cores(),
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into())
+    );
     println!("  requests          {n} ok, {errors} failed");
     println!("  throughput        {rps:.0} requests/s");
     println!(
