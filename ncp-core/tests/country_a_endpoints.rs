@@ -567,6 +567,69 @@ mod country_a {
         env.stop().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn xdr_without_an_outbox_records_in_nll_before_acknowledging() {
+        let env = Env::start_custom(1024 * 1024, false, false).await;
+        let rx = "rx-p01-02";
+        let (uid, cda) = edispensation("ee-sync-1", "191212121212", rx);
+        for _ in 0..2 {
+            let a = assertions_for(&env, PNR, "191212121212");
+            let r = xdr(&env, &a, "191212121212", &uid, FORMAT_DIS, &cda).await;
+            assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
+            // No waiting: NLL has it when the acknowledgement arrives, once.
+            assert_eq!(env.dispensations(rx).await.len(), 1);
+        }
+        let (duid, dcda) = edispensation_discard("ee-sync-1", "191212121212", rx);
+        let a = assertions_for(&env, PNR, "191212121212");
+        let r = xdr(&env, &a, "191212121212", &duid, FORMAT_DISCARD, &dcda).await;
+        assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
+        assert_eq!(env.dispensations(rx).await[0]["status"], "entered-in-error");
+        env.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn xdr_refuses_locked_and_blocked_prescriptions() {
+        let env = Env::start().await;
+        // A Swedish pharmacy holds the dispensing lock of rx-p01-01.
+        let nll = env
+            .sims
+            .as_ref()
+            .unwrap()
+            .nll
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let lock = reqwest::Client::new()
+            .post(format!("{nll}/MedicationRequest/rx-p01-01/$lock"))
+            .header("Content-Type", "application/fhir+json")
+            .header("X-Caller-HsaId", "SE2321000016-9999")
+            .header("X-Purpose", "dispensing")
+            .header("X-Caller-Role", "pharmacist")
+            .body(r#"{"resourceType":"Parameters"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert!(lock.status().is_success(), "{}", lock.status());
+        let (uid, cda) = edispensation("ee-locked", "191212121212", "rx-p01-01");
+        let a = assertions_for(&env, PNR, "191212121212");
+        let r = xdr(&env, &a, "191212121212", &uid, FORMAT_DIS, &cda).await;
+        assert_eq!(
+            r.registry_errors(),
+            ["ERROR_ED_NOT_DISPENSABLE_EPRESCRIPTION"],
+            "{}",
+            r.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(env.dispensations("rx-p01-01").await.is_empty());
+
+        // p06's Sahlgrenska prescriptions are under an NLL spärr: cross-border they do not exist.
+        let (uid, cda) = edispensation("ee-blocked", "196602086735", "rx-p06-02");
+        let a = assertions_for(&env, PNR, "196602086735");
+        let r = xdr(&env, &a, "196602086735", &uid, FORMAT_DIS, &cda).await;
+        assert_eq!(r.registry_errors(), ["4105"], "{}", r.text());
+        env.stop().await;
+    }
+
     // --- refusals -------------------------------------------------------------------------
 
     /// Submits an eDispensation for p01's rx-p01-05 with these assertions; checks NLL is

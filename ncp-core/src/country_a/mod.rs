@@ -596,16 +596,34 @@ impl CountryA {
             }
             todo.push((ins, rx, dispense_id));
         }
+        // NLL's dispensing lock: a dispensation in progress elsewhere refuses this one now,
+        // not after the acknowledgement. Our dispensation releases it.
+        let mut locked: Vec<PrescriptionId> = Vec::new();
+        for (_, rx, _) in &todo {
+            if let Err(e) = self.clients.nll.lock(&self.ctx, rx).await {
+                self.unlock_all(&locked).await;
+                return Err(Refusal::new(rules::dispense_error(&e))
+                    .because("locked")
+                    .about(rx));
+            }
+            locked.push(rx.clone());
+        }
         if let Some(outbox) = &self.outbox {
             // Durable first: acknowledged once queued; the worker delivers, NLL dedupes.
             for (ins, rx, dispense_id) in todo {
-                let queued = outbox
+                let queued = match outbox
                     .enqueue(dispense_id.as_str(), Kind::Submit, ins.resource.clone())
                     .await
-                    .map_err(|e| {
+                {
+                    Ok(q) => q,
+                    Err(e) => {
                         tracing::error!(error = %e, "outbox: eDispensation not stored");
-                        Refusal::new(EhdsiError::ErrorEdEDispensationNotStored).about(&rx)
-                    })?;
+                        self.unlock_all(&locked).await;
+                        return Err(
+                            Refusal::new(EhdsiError::ErrorEdEDispensationNotStored).about(&rx)
+                        );
+                    }
+                };
                 if !queued.new {
                     ack.already_recorded += 1;
                 }
@@ -614,21 +632,37 @@ impl CountryA {
             return Ok(ack);
         }
         for (ins, rx, dispense_id) in todo {
-            let done = self
+            let done = match self
                 .clients
                 .nll
                 .dispense(&self.ctx, &ins.resource, &dispense_id)
                 .await
-                .map_err(|e| {
+            {
+                Ok(d) => d,
+                Err(e) => {
                     tracing::warn!(service = "nll", error = e.kind(), country = %caller.country, "dispense refused");
-                    Refusal::new(rules::dispense_error(&e)).about(&rx)
-                })?;
+                    self.unlock_all(&locked).await;
+                    return Err(Refusal::new(rules::dispense_error(&e)).about(&rx));
+                }
+            };
             if !done.created {
                 ack.already_recorded += 1;
             }
             ack.dispensations.push(done.id);
         }
         Ok(ack)
+    }
+
+    /// Releases the dispensing locks taken for a submission that is refused after all.
+    async fn unlock_all(&self, locked: &[PrescriptionId]) {
+        for rx in locked {
+            if let Err(e) = self.clients.nll.unlock(&self.ctx, rx).await {
+                tracing::info!(
+                    error = e.kind(),
+                    "dispensing lock not released (expires by itself)"
+                );
+            }
+        }
     }
 
     /// The NLL dispensation of `rx` recorded under `dispense_id`, if any (`discarded`: also

@@ -53,6 +53,11 @@ impl Env {
     /// As [`Env::start_with`]; with `trail`, audit records go to the SQLite audit trail in
     /// the temp dir ([`Env::audit_config`]) instead of memory.
     pub async fn start_full(max_body: usize, trail: bool) -> Env {
+        Env::start_custom(max_body, trail, true).await
+    }
+
+    /// As [`Env::start_full`]; without `outbox`, XDR records in NLL synchronously.
+    pub async fn start_custom(max_body: usize, trail: bool, outbox: bool) -> Env {
         let sims = sweden_sim::start(sweden_sim::SimConfig::default())
             .await
             .expect("simulators start");
@@ -115,7 +120,10 @@ backoff_max_ms = 1000
             ntk = sims.ntk,
             nsr = sims.nsr,
         );
-        let config = Config::parse(&toml).expect("test configuration");
+        let mut config = Config::parse(&toml).expect("test configuration");
+        if !outbox {
+            config.outbox = None;
+        }
         config.validate().expect("valid test configuration");
         let audit = Arc::new(MemoryAudit::new());
         let mut bridge = Bridge::bind(config).await.expect("bridge binds");
