@@ -582,6 +582,7 @@ async fn submits_a_dispensation_once_and_cancels_it() {
     assert_eq!(ack.prescription_ids, [rx]);
     assert_eq!(ack.dispensation_ids.len(), 1);
     assert_eq!(ack.already_recorded, 0);
+    assert!(ack.queued.is_empty(), "no [outbox]: recorded synchronously");
     let after = env.dispensations(rx).await;
     assert_eq!(after.len(), before + 1, "NLL shows the dispensation");
     let ours = after

@@ -285,6 +285,7 @@ fn ack(a: Ack) -> proto::DispensationAck {
             .map(|d| d.as_str().to_owned())
             .collect(),
         already_recorded: u32::try_from(a.already_recorded).unwrap_or(u32::MAX),
+        queued: a.queued,
     }
 }
 
