@@ -630,6 +630,36 @@ mod country_a {
         env.stop().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unavailable_national_services_answer_in_ehdsi_terms() {
+        let env = Env::start().await;
+        let sims = env.sims.as_ref().unwrap();
+        let failing = sweden_sim::Faults {
+            fail_rate: 1.0,
+            fail_status: 503,
+            ..Default::default()
+        };
+        assert!(sims.set_faults("nll", failing));
+        let r = list(&env, PNR, "191212121212").await;
+        let body = r.soap_body();
+        assert_eq!(status(&body), FAILURE, "{body}");
+        assert_eq!(
+            r.registry_errors(),
+            ["4103"],
+            "ePrescription registry not accessible"
+        );
+        let (ack, _, ids, details) = xcpd_summary(&identify(&env, &[(PNR, "191212121212")]).await);
+        assert_eq!(ack, "AE");
+        assert!(ids.is_empty());
+        assert_eq!(details, ["ERROR_PI_GENERIC"]);
+        // The block register down: nothing can be said about the patient either.
+        assert!(sims.set_faults("nll", sweden_sim::Faults::default()));
+        assert!(sims.set_faults("nsr", failing));
+        let r = identify(&env, &[(PNR, "191212121212")]).await;
+        assert!(r.text().contains("ResponderBusy"), "{}", r.text());
+        env.stop().await;
+    }
+
     // --- refusals -------------------------------------------------------------------------
 
     /// Submits an eDispensation for p01's rx-p01-05 with these assertions; checks NLL is
