@@ -2,7 +2,7 @@
 //! OpenNCP's national connector SPI, so a country that keeps OpenNCP as its gateway can use
 //! this bridge as its Swedish back end.
 //!
-//! | RPC                  | OpenNCP                                      | [`CountryA`]              |
+//! | RPC                  | OpenNCP                                      | `CountryA`                |
 //! |----------------------|----------------------------------------------|---------------------------|
 //! | `PatientSearch`      | `PatientSearchInterface.patientSearch`       | `identify_patient`        |
 //! | `GetEPDocumentList`  | `DocumentSearchInterface.getEPDocumentList`  | `list_prescriptions`      |
@@ -14,7 +14,8 @@
 //! Each call is a thin adapter like the SOAP endpoints of [`crate::endpoints`]: the HCP (and
 //! TRC) assertions the gateway received are put in a SOAP envelope ([`assertions_envelope`])
 //! and verified by [`security::verify_assertions`] for the transaction → the request's
-//! patient must be the TRC assertion's → [`CountryA`] → the audit event, durably → the answer.
+//! patient must be the TRC assertion's → [`CountryA`](crate::country_a::CountryA) → the
+//! audit event, durably → the answer.
 //!
 //! Unlike the SOAP endpoints, the caller of this service is the gateway, not the foreign NCP:
 //! there is no TLS peer to compare with the assertions' signer. The listener must therefore
@@ -33,17 +34,13 @@ use chrono::Utc;
 use ncp_types::Oid;
 use tonic::{Request, Response, Status};
 
-use crate::country_a::{
-    Ack, AuditEvent, AuditSink, CountryA, IdentifiedPatient, IdentifyOutcome, Refusal,
-};
+use crate::country_a::{Ack, AuditEvent, IdentifiedPatient, IdentifyOutcome, Refusal};
 use crate::endpoints::CountryAEndpoints;
 use crate::ihe::errors::EhdsiError;
 use crate::ihe::metadata::{codes, DocumentEntry};
 use crate::ihe::xcpd::Gender;
 use crate::ihe::PatientIdentifier;
-use crate::security::{
-    self, AssertionPolicy, PatientRef, SigningTrust, Transaction, VerifiedCaller,
-};
+use crate::security::{self, PatientRef, Transaction, VerifiedCaller};
 
 pub use envelope::assertions_envelope;
 pub use status::{ehdsi_code, EHDSI_CODE_KEY};
@@ -76,22 +73,6 @@ impl NationalConnector {
     /// Over what the SOAP endpoints use: the same service, trust list, policy and audit sink.
     pub fn new(ep: Arc<CountryAEndpoints>) -> Self {
         NationalConnector { ep }
-    }
-
-    /// From its parts.
-    pub fn from_parts(
-        service: CountryA,
-        trust: SigningTrust,
-        policy: AssertionPolicy,
-        audit: Arc<dyn AuditSink>,
-    ) -> Self {
-        NationalConnector::new(Arc::new(CountryAEndpoints {
-            service,
-            trust,
-            policy,
-            audit,
-            limits: crate::soap::Limits::default(),
-        }))
     }
 
     /// Verifies the assertions for `needs` (the whole security layer, unchanged).
