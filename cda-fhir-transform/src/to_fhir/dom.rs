@@ -6,11 +6,13 @@
 //! entities); only the five predefined entities and character references are expanded.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
+use quick_xml::escape::unescape;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
+use quick_xml::Reader;
 
 use super::{FromCdaError, ReaderLimits};
 
@@ -47,18 +49,21 @@ pub(crate) type NodeId = u32;
 const NONE: NodeId = u32::MAX;
 
 struct Node<'a> {
-    ns: Ns,
-    name: Cow<'a, str>,
+    /// Local name (the part after the first `:`), always a slice of the input.
+    name: &'a str,
     parent: NodeId,
     first_child: NodeId,
     last_child: NodeId,
     next_sibling: NodeId,
     attrs: (u32, u32),
-    text: Cow<'a, str>,
+    /// Index into `Dom::texts`, `NONE` while the element has no text.
+    text: u32,
+    ns: Ns,
 }
 
 struct Attr<'a> {
-    name: Cow<'a, str>,
+    /// Local name (`xsi:type` is found as `type`).
+    name: &'a str,
     value: Cow<'a, str>,
 }
 
@@ -66,23 +71,93 @@ struct Attr<'a> {
 pub(crate) struct Dom<'a> {
     nodes: Vec<Node<'a>>,
     attrs: Vec<Attr<'a>>,
+    texts: Vec<Cow<'a, str>>,
     /// Elements carrying an `ID` attribute (narrative targets of `<reference value="#…">`),
     /// first occurrence wins. Indexed once so resolving references stays linear.
     ids: HashMap<Cow<'a, str>, NodeId>,
 }
 
+/// Buffers of a finished tree, kept per thread for the next document: a converter thread
+/// parses one document after another, and fresh multi-kilobyte vectors per document cost more
+/// (allocator consolidation) than the parse itself on small documents.
+struct Spare {
+    nodes: Vec<Node<'static>>,
+    attrs: Vec<Attr<'static>>,
+    texts: Vec<Cow<'static, str>>,
+}
+
+thread_local! {
+    static SPARE: RefCell<Option<Spare>> = const { RefCell::new(None) };
+}
+
+/// Buffers larger than this (in elements) are not kept, so one huge document does not pin
+/// its memory for the life of the thread.
+const SPARE_MAX: usize = 16 * 1024;
+
+/// An emptied vector re-typed (another lifetime), keeping its allocation.
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    // In-place collection: same size and alignment, so the allocation is reused.
+    v.into_iter().map(|_| -> U { unreachable!() }).collect()
+}
+
+impl<'a> Dom<'a> {
+    fn with_buffers(input_len: usize) -> Dom<'a> {
+        let spare = SPARE.with(|s| s.borrow_mut().take());
+        match spare {
+            Some(sp) => Dom {
+                nodes: recycle(sp.nodes),
+                attrs: recycle(sp.attrs),
+                texts: recycle(sp.texts),
+                ids: HashMap::new(),
+            },
+            None => Dom {
+                nodes: Vec::with_capacity(input_len / 64),
+                attrs: Vec::with_capacity(input_len / 40),
+                texts: Vec::with_capacity(input_len / 256),
+                ids: HashMap::new(),
+            },
+        }
+    }
+}
+
+impl Drop for Dom<'_> {
+    fn drop(&mut self) {
+        if self.nodes.capacity() > SPARE_MAX || self.attrs.capacity() > 2 * SPARE_MAX {
+            return;
+        }
+        let spare = Spare {
+            nodes: recycle(std::mem::take(&mut self.nodes)),
+            attrs: recycle(std::mem::take(&mut self.attrs)),
+            texts: recycle(std::mem::take(&mut self.texts)),
+        };
+        // `try_with`: during thread teardown the slot may be gone; then just free.
+        let _ = SPARE.try_with(|s| {
+            if let Ok(mut slot) = s.try_borrow_mut() {
+                *slot = Some(spare);
+            }
+        });
+    }
+}
+
 /// Re-borrows `part` from `input` when it is a slice of it, so the tree can hold `&'a str`
 /// without copying. Falls back to an owned copy otherwise.
 fn anchor<'a>(input: &'a str, part: &[u8]) -> Result<Cow<'a, str>, std::str::Utf8Error> {
+    match slice_of(input, part) {
+        Some(s) => Ok(Cow::Borrowed(s)),
+        None => std::str::from_utf8(part).map(|s| Cow::Owned(s.to_owned())),
+    }
+}
+
+/// `part` as a `&'a str` when it lies inside `input` on character boundaries.
+fn slice_of<'a>(input: &'a str, part: &[u8]) -> Option<&'a str> {
     let base = input.as_ptr() as usize;
     let start = part.as_ptr() as usize;
     if start >= base && start + part.len() <= base + input.len() {
         let off = start - base;
-        if let Some(s) = input.get(off..off + part.len()) {
-            return Ok(Cow::Borrowed(s));
-        }
+        return input.get(off..off + part.len());
     }
-    std::str::from_utf8(part).map(|s| Cow::Owned(s.to_owned()))
+    None
 }
 
 fn anchor_cow<'a>(input: &'a str, part: Cow<'_, str>) -> Cow<'a, str> {
@@ -103,6 +178,151 @@ fn predefined(name: &str) -> Option<char> {
     })
 }
 
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// In-scope namespace declarations: `(prefix, uri, depth of the declaring element)`; the
+/// default namespace has the prefix `""`. Declarations are rare in CDA (normally only on the
+/// root), so a linear stack searched from the top is the cheapest scope.
+struct Scopes<'a> {
+    /// `(prefix, uri, its family, depth of the declaring element)`.
+    bindings: Vec<(&'a str, &'a str, Ns, usize)>,
+}
+
+impl<'a> Scopes<'a> {
+    /// The namespace family of an element name, resolved as a namespace-aware reader would:
+    /// unprefixed names take the nearest default namespace (none, or `xmlns=""`, counts as
+    /// HL7); prefixed names their nearest binding; undeclared (or `xmlns:p=""`) prefixes are
+    /// tolerated for the two well-known medication prefixes.
+    fn resolve(&self, qname: &str) -> Ns {
+        match qname.find(':') {
+            None => match self.bindings.iter().rev().find(|b| b.0.is_empty()) {
+                Some((_, uri, ns, _)) if !uri.is_empty() => *ns,
+                _ => Ns::Hl7,
+            },
+            Some(i) => {
+                let prefix = &qname[..i];
+                if prefix.is_empty() || prefix == "xml" || prefix == "xmlns" {
+                    return Ns::Other;
+                }
+                match self.bindings.iter().rev().find(|b| b.0 == prefix) {
+                    Some((_, uri, ns, _)) if !uri.is_empty() => *ns,
+                    _ => match prefix {
+                        "epsos" => Ns::Epsos,
+                        "pharm" => Ns::Pharm,
+                        _ => Ns::Other,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Records `xmlns`/`xmlns:p` on an element at `depth`, refusing the reserved bindings.
+    fn declare(&mut self, prefix: &'a str, uri: &'a str, depth: usize) -> Result<(), String> {
+        match prefix {
+            "xml" if uri != XML_NS => Err("the xml prefix bound to another namespace".into()),
+            "xml" => Ok(()),
+            "xmlns" => Err("the xmlns prefix cannot be declared".into()),
+            _ if !prefix.is_empty() && (uri == XML_NS || uri == XMLNS_NS) => {
+                Err("a reserved namespace bound to another prefix".into())
+            }
+            _ => {
+                self.bindings
+                    .push((prefix, uri, Ns::from_uri(uri.as_bytes()), depth));
+                Ok(())
+            }
+        }
+    }
+
+    /// Leaves an element at `depth`: its declarations go out of scope.
+    fn leave(&mut self, depth: usize) {
+        while self.bindings.last().is_some_and(|b| b.3 >= depth) {
+            self.bindings.pop();
+        }
+    }
+}
+
+#[inline]
+fn is_xml_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// One attribute of a start tag: byte ranges of the qualified name and the raw value in
+/// `tag` (the tag's bytes from its name on), or why the tag is malformed. The rules (and the
+/// errors) of quick-xml's checked XML attribute iterator: `name S? = S? ("…" | '…')`.
+#[allow(clippy::type_complexity)]
+fn next_attr(
+    tag: &[u8],
+    pos: &mut usize,
+) -> Option<Result<((usize, usize), (usize, usize)), AttrError>> {
+    let len = tag.len();
+    let mut i = *pos;
+    while i < len && is_xml_space(tag[i]) {
+        i += 1;
+    }
+    if i >= len {
+        *pos = len;
+        return None;
+    }
+    *pos = len;
+    let key_start = i;
+    // The key's first byte is taken whatever it is (`=x="1"` is a key `=x`), as quick-xml does.
+    i += 1;
+    while i < len && tag[i] != b'=' && !is_xml_space(tag[i]) {
+        i += 1;
+    }
+    let key_end = i;
+    while i < len && is_xml_space(tag[i]) {
+        i += 1;
+    }
+    if i >= len || tag[i] != b'=' {
+        return Some(Err(AttrError::ExpectedEq(i.min(len))));
+    }
+    i += 1;
+    while i < len && is_xml_space(tag[i]) {
+        i += 1;
+    }
+    let quote = match tag.get(i) {
+        Some(q @ (b'"' | b'\'')) => *q,
+        Some(_) => return Some(Err(AttrError::UnquotedValue(i))),
+        None => return Some(Err(AttrError::ExpectedValue(len))),
+    };
+    let value_start = i + 1;
+    match memchr_byte(quote, &tag[value_start..]) {
+        Some(n) => {
+            *pos = value_start + n + 1;
+            Some(Ok(((key_start, key_end), (value_start, value_start + n))))
+        }
+        None => Some(Err(AttrError::ExpectedQuote(len, quote))),
+    }
+}
+
+#[inline]
+fn memchr_byte(b: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|c| *c == b)
+}
+
+/// True when `t` is XML whitespace only (indentation between elements), checking eight
+/// spaces at a time: indentation is mostly runs of spaces.
+fn all_space(t: &[u8]) -> bool {
+    const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
+    let mut chunks = t.chunks_exact(8);
+    for c in &mut chunks {
+        let word = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        if word != SPACES && !c.iter().all(u8::is_ascii_whitespace) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(u8::is_ascii_whitespace)
+}
+
+fn local(qname: &str) -> &str {
+    match qname.find(':') {
+        Some(i) => &qname[i + 1..],
+        None => qname,
+    }
+}
+
 impl<'a> Dom<'a> {
     /// Parses `input` into a tree, enforcing `limits`.
     pub(crate) fn parse(input: &'a str, limits: &ReaderLimits) -> Result<Dom<'a>, FromCdaError> {
@@ -113,37 +333,26 @@ impl<'a> Dom<'a> {
             });
         }
         let input = input.strip_prefix('\u{feff}').unwrap_or(input);
-        let mut reader = NsReader::from_str(input);
+        let mut reader = Reader::from_str(input);
         reader.config_mut().check_end_names = true;
-        let mut dom = Dom {
-            nodes: Vec::with_capacity(input.len() / 64),
-            attrs: Vec::with_capacity(input.len() / 32),
-            ids: HashMap::new(),
+        let mut dom = Dom::with_buffers(input.len());
+        let mut scopes = Scopes {
+            bindings: Vec::new(),
         };
         let mut current: NodeId = NONE;
         let mut depth = 0usize;
         let mut root_done = false;
+        // Raw qualified attribute names of the current tag, for the duplicate check.
+        let mut keys: Vec<(usize, usize)> = Vec::new();
 
-        let xml_err = |reader: &NsReader<&'a [u8]>, e: &dyn std::fmt::Display| FromCdaError::Xml {
+        let xml_err = |reader: &Reader<&'a [u8]>, e: &dyn std::fmt::Display| FromCdaError::Xml {
             position: reader.error_position(),
             message: e.to_string(),
         };
 
         loop {
-            let (ns, event) = match reader.read_resolved_event() {
-                Ok((res, ev)) => {
-                    let ns = match res {
-                        ResolveResult::Bound(n) => Ns::from_uri(n.into_inner()),
-                        ResolveResult::Unbound => Ns::Hl7,
-                        // Tolerate the well-known prefixes used without a declaration.
-                        ResolveResult::Unknown(p) => match p.as_slice() {
-                            b"epsos" => Ns::Epsos,
-                            b"pharm" => Ns::Pharm,
-                            _ => Ns::Other,
-                        },
-                    };
-                    (ns, ev)
-                }
+            let event = match reader.read_event() {
+                Ok(ev) => ev,
                 Err(e) => return Err(xml_err(&reader, &e)),
             };
             match event {
@@ -177,39 +386,68 @@ impl<'a> Dom<'a> {
                             at,
                         });
                     }
-                    let local = e.local_name();
-                    let name =
-                        anchor(input, local.into_inner()).map_err(|err| xml_err(&reader, &err))?;
+                    // The whole tag (name and attributes) as a slice of the input.
+                    let raw: &[u8] = &e;
+                    let tag = slice_of(input, raw).ok_or_else(|| FromCdaError::Xml {
+                        position: reader.buffer_position(),
+                        message: "tag is not valid UTF-8".into(),
+                    })?;
+                    let name_len = e.name().as_ref().len();
+                    let qname = &tag[..name_len];
+                    let bytes = tag.as_bytes();
                     let a0 = dom.attrs.len() as u32;
-                    for attr in e.attributes() {
-                        let attr = attr.map_err(|err| xml_err(&reader, &err))?;
-                        let key = attr.key;
-                        if key.as_namespace_binding().is_some() {
-                            continue;
+                    let id = dom.nodes.len() as NodeId;
+                    keys.clear();
+                    let mut pos = name_len;
+                    while let Some(next) = next_attr(bytes, &mut pos) {
+                        let ((ks, ke), (vs, ve)) = next.map_err(|err| xml_err(&reader, &err))?;
+                        let key = &tag[ks..ke];
+                        let raw_value = &tag[vs..ve];
+                        if let Some(prev) = keys.iter().find(|k| tag[k.0..k.1] == *key) {
+                            let err = AttrError::Duplicated(ks, prev.0);
+                            return Err(xml_err(&reader, &err));
                         }
-                        let aname = anchor(input, key.local_name().into_inner())
-                            .map_err(|err| xml_err(&reader, &err))?;
-                        let value = attr
-                            .unescape_value()
-                            .map_err(|err| xml_err(&reader, &err))?;
-                        let value = anchor_cow(input, value);
+                        keys.push((ks, ke));
+                        if let Some(rest) = key.strip_prefix("xmlns") {
+                            let prefix = match rest.strip_prefix(':') {
+                                Some(p) => Some(p),
+                                None if rest.is_empty() => Some(""),
+                                None => None,
+                            };
+                            if let Some(prefix) = prefix {
+                                scopes.declare(prefix, raw_value, depth).map_err(|m| {
+                                    FromCdaError::Xml {
+                                        position: reader.buffer_position(),
+                                        message: m,
+                                    }
+                                })?;
+                                continue;
+                            }
+                        }
+                        let value = if raw_value.contains('&') {
+                            match unescape(raw_value).map_err(|err| xml_err(&reader, &err))? {
+                                Cow::Borrowed(_) => Cow::Borrowed(raw_value),
+                                Cow::Owned(s) => Cow::Owned(s),
+                            }
+                        } else {
+                            Cow::Borrowed(raw_value)
+                        };
+                        let aname = local(key);
                         if aname == "ID" {
-                            dom.ids
-                                .entry(value.clone())
-                                .or_insert(dom.nodes.len() as NodeId);
+                            dom.ids.entry(value.clone()).or_insert(id);
                         }
                         dom.attrs.push(Attr { name: aname, value });
                     }
-                    let id = dom.nodes.len() as NodeId;
+                    let ns = scopes.resolve(qname);
                     dom.nodes.push(Node {
-                        ns,
-                        name,
+                        name: local(qname),
                         parent: current,
                         first_child: NONE,
                         last_child: NONE,
                         next_sibling: NONE,
                         attrs: (a0, dom.attrs.len() as u32),
-                        text: Cow::Borrowed(""),
+                        text: NONE,
+                        ns,
                     });
                     if current != NONE {
                         let last = dom.nodes[current as usize].last_child;
@@ -224,6 +462,7 @@ impl<'a> Dom<'a> {
                     if is_start {
                         current = id;
                     } else {
+                        scopes.leave(depth);
                         depth -= 1;
                         if current == NONE {
                             root_done = true;
@@ -231,6 +470,7 @@ impl<'a> Dom<'a> {
                     }
                 }
                 Event::End(_) => {
+                    scopes.leave(depth);
                     depth = depth.saturating_sub(1);
                     if current == NONE {
                         return Err(FromCdaError::Xml {
@@ -246,11 +486,11 @@ impl<'a> Dom<'a> {
                 Event::Text(t) => {
                     // Indentation between elements carries nothing the reader uses (text is
                     // read with whitespace collapsed): skip it before decoding.
-                    if t.iter().all(u8::is_ascii_whitespace) {
+                    if all_space(&t) {
                         if current == NONE {
                             continue;
                         }
-                        if dom.nodes[current as usize].text.is_empty() {
+                        if dom.text_of(current).is_empty() {
                             continue;
                         }
                     }
@@ -304,12 +544,23 @@ impl<'a> Dom<'a> {
         Ok(dom)
     }
 
+    fn text_of(&self, n: NodeId) -> &str {
+        match self.nodes.get(n as usize) {
+            Some(node) if node.text != NONE => self
+                .texts
+                .get(node.text as usize)
+                .map(|t| t.as_ref())
+                .unwrap_or(""),
+            _ => "",
+        }
+    }
+
     fn push_text(
         &mut self,
         input: &'a str,
         at: NodeId,
         s: Cow<'_, str>,
-        reader: &NsReader<&'a [u8]>,
+        reader: &Reader<&'a [u8]>,
     ) -> Result<(), FromCdaError> {
         if at == NONE {
             if s.trim().is_empty() {
@@ -320,12 +571,16 @@ impl<'a> Dom<'a> {
                 message: "text outside the root element".into(),
             });
         }
-        let node = &mut self.nodes[at as usize];
-        if node.text.is_empty() {
-            // Whitespace between elements is the common case: keep it cheap (borrowed).
-            node.text = anchor_cow(input, s);
-        } else {
-            node.text.to_mut().push_str(&s);
+        let Some(node) = self.nodes.get_mut(at as usize) else {
+            return Ok(());
+        };
+        match self.texts.get_mut(node.text as usize) {
+            Some(text) if !text.is_empty() => text.to_mut().push_str(&s),
+            Some(text) => *text = anchor_cow(input, s),
+            None => {
+                node.text = self.texts.len() as u32;
+                self.texts.push(anchor_cow(input, s));
+            }
         }
         Ok(())
     }
@@ -335,10 +590,7 @@ impl<'a> Dom<'a> {
     }
 
     pub(crate) fn name(&self, n: NodeId) -> &str {
-        self.nodes
-            .get(n as usize)
-            .map(|x| x.name.as_ref())
-            .unwrap_or("")
+        self.nodes.get(n as usize).map(|x| x.name).unwrap_or("")
     }
 
     pub(crate) fn ns(&self, n: NodeId) -> Ns {
@@ -400,10 +652,7 @@ impl<'a> Dom<'a> {
 
     /// The element's own text (not its descendants'), trimmed.
     pub(crate) fn own_text(&self, n: NodeId) -> &str {
-        self.nodes
-            .get(n as usize)
-            .map(|x| x.text.trim())
-            .unwrap_or("")
+        self.text_of(n).trim()
     }
 
     /// All text below `n`, whitespace collapsed to single spaces.
@@ -411,7 +660,7 @@ impl<'a> Dom<'a> {
         // Fast path: a leaf whose text needs no whitespace collapsing.
         if let Some(node) = self.nodes.get(n as usize) {
             if node.first_child == NONE {
-                let t = node.text.trim();
+                let t = self.text_of(n).trim();
                 let clean =
                     !t.contains(|c: char| c.is_whitespace() && c != ' ') && !t.contains("  ");
                 if clean {
@@ -430,8 +679,8 @@ impl<'a> Dom<'a> {
         if depth > 512 {
             return;
         }
-        if let Some(node) = self.nodes.get(n as usize) {
-            for word in node.text.split_whitespace() {
+        if (n as usize) < self.nodes.len() {
+            for word in self.text_of(n).split_whitespace() {
                 if !out.is_empty() {
                     out.push(' ');
                 }
@@ -453,7 +702,7 @@ impl<'a> Dom<'a> {
         let mut steps = Vec::new();
         let mut at = n;
         while let Some(node) = self.nodes.get(at as usize) {
-            let mut step = node.name.to_string();
+            let mut step = node.name.to_owned();
             if node.parent != NONE {
                 let same: Vec<NodeId> = self
                     .children(node.parent)

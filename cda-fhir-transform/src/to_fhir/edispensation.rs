@@ -19,7 +19,7 @@ use ncp_types::systems::IdentifierSystem;
 use ncp_types::PersonId;
 
 use super::cda_model::*;
-use super::eprescription::{medication, organization, package_count, practitioner, strip_nulls};
+use super::eprescription::{medication, organization, package_count, practitioner};
 use super::fhir_json::*;
 use super::FromCdaError;
 
@@ -229,7 +229,7 @@ fn dispense(
     );
     md.insert(
         "medicationReference".into(),
-        j!({"reference": "#med", "display": item.product.name.clone()}),
+        reference("#med".to_owned(), item.product.name.as_deref()),
     );
     put(&mut md, "subject", subject);
     let mut rx = Map::new();
@@ -254,7 +254,8 @@ fn dispense(
         sub.insert("type".into(), codeable(c, None));
     }
     md.insert("substitution".into(), Value::Object(sub));
-    let mut v = Value::Object(md);
-    strip_nulls(&mut v);
+    let v = Value::Object(md);
+    // The builders never produce a null or an empty member (FHIR JSON forbids them).
+    debug_assert!(!has_empty_members(&v));
     v
 }

@@ -35,7 +35,7 @@ pub(crate) fn medication(product: &Product, id: &str) -> Value {
         let mut ing = Map::new();
         ing.insert(
             "itemReference".into(),
-            j!({"reference": format!("#{part_id}"), "display": part.name.clone()}),
+            reference(format!("#{part_id}"), part.name.as_deref()),
         );
         ing.insert("isActive".into(), j!(true));
         if let Some(q) = qty {
@@ -407,7 +407,7 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
         mr.insert("intent".into(), j!("order"));
         mr.insert(
             "medicationReference".into(),
-            j!({"reference": med_url, "display": item.product.name.clone()}),
+            reference(med_url, item.product.name.as_deref()),
         );
         mr.insert("subject".into(), j!({"reference": patient_url.as_str()}));
         if let Some(t) = authored {
@@ -449,15 +449,15 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
         entries.push(entry(url.clone(), binary(body, &fhir_id_of(&url))));
     }
 
-    // Drop the nulls `json!` produced for absent optional displays.
-    let mut bundle = j!({
+    let bundle = j!({
         "resourceType": "Bundle",
         "id": fhir_id_of(&stable_uuid(&seed)),
         "identifier": identifier(&doc.id),
         "type": "collection",
         "entry": entries,
     });
-    strip_nulls(&mut bundle);
+    // The builders never produce a null or an empty member (FHIR JSON forbids them).
+    debug_assert!(!has_empty_members(&bundle));
     tracing::info!(
         kind = %doc.kind,
         items = doc.prescriptions.len(),
@@ -474,25 +474,4 @@ pub(crate) fn binary(body: &NonXmlBody, id: &str) -> Value {
         "contentType": body.media_type.as_str(),
         "data": body.base64.as_str(),
     })
-}
-
-/// Removes `null` members (FHIR JSON forbids them) and empty objects/arrays left behind.
-pub(crate) fn strip_nulls(v: &mut Value) {
-    match v {
-        Value::Object(o) => {
-            o.values_mut().for_each(strip_nulls);
-            o.retain(|_, x| match x {
-                Value::Null => false,
-                Value::Object(m) => !m.is_empty(),
-                Value::Array(a) => !a.is_empty(),
-                Value::String(s) => !s.is_empty(),
-                _ => true,
-            });
-        }
-        Value::Array(a) => {
-            a.iter_mut().for_each(strip_nulls);
-            a.retain(|x| !x.is_null());
-        }
-        _ => {}
-    }
 }

@@ -235,23 +235,63 @@ pub fn as_fhir_id(s: &str) -> Option<&str> {
 /// A deterministic UUID-shaped name (version 8, RFC 9562 "custom") for `seed`, so that the
 /// same document always converts to the same Bundle.
 pub fn stable_uuid(seed: &str) -> String {
+    let mut out = String::with_capacity(45);
+    out.push_str("urn:uuid:");
+    push_uuid(&mut out, seed);
+    out
+}
+
+fn push_uuid(out: &mut String, seed: &str) {
     fn fnv(seed: &str, basis: u64) -> u64 {
         seed.bytes().fold(basis, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         })
     }
+    fn hex(out: &mut String, v: u64, digits: u32) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for i in (0..digits).rev() {
+            out.push(char::from(HEX[((v >> (i * 4)) & 0xf) as usize]));
+        }
+    }
     let hi = fnv(seed, 0xcbf2_9ce4_8422_2325);
     let lo = fnv(seed, 0x8422_2325_cbf2_9ce4 ^ hi.rotate_left(17));
     let hi = (hi & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_8000;
     let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    format!(
-        "urn:uuid:{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+    hex(out, hi >> 32, 8);
+    out.push('-');
+    hex(out, (hi >> 16) & 0xffff, 4);
+    out.push('-');
+    hex(out, hi & 0xffff, 4);
+    out.push('-');
+    hex(out, lo >> 48, 4);
+    out.push('-');
+    hex(out, lo & 0xffff_ffff_ffff, 12);
+}
+
+/// A `Reference` with an optional display (absent, not null, when there is none).
+pub(crate) fn reference(reference: String, display: Option<&str>) -> Value {
+    let mut o = Map::with_capacity(2);
+    o.insert("reference".into(), Value::String(reference));
+    if let Some(d) = display.filter(|d| !d.is_empty()) {
+        o.insert("display".into(), Value::String(d.to_owned()));
+    }
+    Value::Object(o)
+}
+
+/// True when `v` holds anything FHIR JSON forbids and the builders must not produce: a
+/// `null`, or an empty string, array or object as a member value (checked in debug builds).
+pub(crate) fn has_empty_members(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => o.values().any(|x| {
+            matches!(x, Value::Null)
+                || matches!(x, Value::String(s) if s.is_empty())
+                || matches!(x, Value::Array(a) if a.is_empty())
+                || matches!(x, Value::Object(m) if m.is_empty())
+                || has_empty_members(x)
+        }),
+        Value::Array(a) => a.iter().any(|x| x.is_null() || has_empty_members(x)),
+        _ => false,
+    }
 }
 
 /// Every `(system, code)` pair of every `Coding` in `v` (for tests and audits).

@@ -17,54 +17,50 @@
 #[macro_use]
 mod macros {
     /// `serde_json::json!`-like literals that move their values (`json!` serialises every
-    /// interpolated `Value` again, a deep copy).
+    /// interpolated `Value` again, a deep copy). Objects are built in one go from their
+    /// entries (sized once), arrays with `vec!`.
     macro_rules! j {
-        ({ $($tt:tt)* }) => {{
-            #[allow(unused_mut)]
-            let mut m = serde_json::Map::new();
-            j_obj!(m; $($tt)*);
-            serde_json::Value::Object(m)
-        }};
-        ([ $($tt:tt)* ]) => {{
-            #[allow(unused_mut)]
-            let mut v: Vec<serde_json::Value> = Vec::new();
-            j_arr!(v; $($tt)*);
-            serde_json::Value::Array(v)
-        }};
+        ({ $($tt:tt)* }) => {
+            serde_json::Value::Object(j_obj!(@acc [] $($tt)*))
+        };
+        ([ $($tt:tt)* ]) => {
+            serde_json::Value::Array(j_arr!(@acc [] $($tt)*))
+        };
         ($e:expr) => {
             serde_json::Value::from($e)
         };
     }
 
     macro_rules! j_obj {
-        ($m:ident; ) => {};
-        ($m:ident; $k:literal : { $($v:tt)* } $(, $($rest:tt)*)?) => {
-            $m.insert(String::from($k), j!({ $($v)* }));
-            $(j_obj!($m; $($rest)*);)?
+        (@acc [$($done:tt)*]) => {
+            <serde_json::Map<String, serde_json::Value> as FromIterator<(
+                String,
+                serde_json::Value,
+            )>>::from_iter([$($done)*])
         };
-        ($m:ident; $k:literal : [ $($v:tt)* ] $(, $($rest:tt)*)?) => {
-            $m.insert(String::from($k), j!([ $($v)* ]));
-            $(j_obj!($m; $($rest)*);)?
+        (@acc [$($done:tt)*] $k:literal : { $($v:tt)* } $(, $($rest:tt)*)?) => {
+            j_obj!(@acc [$($done)* (String::from($k), j!({ $($v)* })),] $($($rest)*)?)
         };
-        ($m:ident; $k:literal : $v:expr $(, $($rest:tt)*)?) => {
-            $m.insert(String::from($k), serde_json::Value::from($v));
-            $(j_obj!($m; $($rest)*);)?
+        (@acc [$($done:tt)*] $k:literal : [ $($v:tt)* ] $(, $($rest:tt)*)?) => {
+            j_obj!(@acc [$($done)* (String::from($k), j!([ $($v)* ])),] $($($rest)*)?)
+        };
+        (@acc [$($done:tt)*] $k:literal : $v:expr $(, $($rest:tt)*)?) => {
+            j_obj!(@acc [$($done)* (String::from($k), serde_json::Value::from($v)),] $($($rest)*)?)
         };
     }
 
     macro_rules! j_arr {
-        ($v:ident; ) => {};
-        ($v:ident; { $($x:tt)* } $(, $($rest:tt)*)?) => {
-            Vec::push(&mut $v, j!({ $($x)* }));
-            $(j_arr!($v; $($rest)*);)?
+        (@acc [$($done:tt)*]) => {
+            vec![$($done)*]
         };
-        ($v:ident; [ $($x:tt)* ] $(, $($rest:tt)*)?) => {
-            Vec::push(&mut $v, j!([ $($x)* ]));
-            $(j_arr!($v; $($rest)*);)?
+        (@acc [$($done:tt)*] { $($x:tt)* } $(, $($rest:tt)*)?) => {
+            j_arr!(@acc [$($done)* j!({ $($x)* }),] $($($rest)*)?)
         };
-        ($v:ident; $x:expr $(, $($rest:tt)*)?) => {
-            Vec::push(&mut $v, serde_json::Value::from($x));
-            $(j_arr!($v; $($rest)*);)?
+        (@acc [$($done:tt)*] [ $($x:tt)* ] $(, $($rest:tt)*)?) => {
+            j_arr!(@acc [$($done)* j!([ $($x)* ]),] $($($rest)*)?)
+        };
+        (@acc [$($done:tt)*] $x:expr $(, $($rest:tt)*)?) => {
+            j_arr!(@acc [$($done)* serde_json::Value::from($x),] $($($rest)*)?)
         };
     }
 }
