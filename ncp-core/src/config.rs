@@ -459,4 +459,23 @@ nsr = "http://127.0.0.1:9004/nsr/fhir"
         assert_eq!(keys, ["tls.cert", "tls.key", "tls.client_ca[0]"]);
         assert!(e.0[0].problem.contains("server.pem"));
     }
+
+    #[test]
+    fn saml_audit_and_outbox_sections() {
+        let text = format!(
+            "{GOOD}\n[saml]\ntrust = [\"signing-ca.pem\"]\nclock_skew_secs = 900\n\n\
+             [audit.backend]\nkind = \"sqlite\"\npath = \"audit.sqlite\"\n\n\
+             [outbox.backend]\nkind = \"sqlite\"\npath = \"outbox.sqlite\"\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ncp.toml");
+        std::fs::write(&path, text).unwrap();
+        let e = Config::load(&path).unwrap_err();
+        let keys: Vec<&str> = e.0.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"saml.trust[0]"), "{e}");
+        assert!(keys.contains(&"saml.clock_skew_secs"), "{e}");
+        let c = Config::parse(GOOD).unwrap();
+        assert!(c.saml.trust.is_empty() && c.audit.is_none() && c.outbox.is_none());
+        assert_eq!(c.saml.audience, [crate::security::EHDSI_AUDIENCE]);
+    }
 }
