@@ -205,20 +205,8 @@ impl CountryA {
             ..ClientConfig::default()
         };
         let clients = NationalClients::new(&urls, config.ncp.hsa_id.clone(), &client_config)?;
-        let custodian = cda_fhir_transform::to_cda::NcpOrganisation {
-            id: config.ncp.home_community_id.clone(),
-            name: config.ncp.organization_name.clone(),
-            address: cda_fhir_transform::to_cda::Address {
-                country: Some(config.ncp.country),
-                ..Default::default()
-            },
-            telecom: None,
-        };
-        let cda = cda_fhir_transform::to_cda::CdaOptions::under(
-            &config.ncp.document_root,
-            Utc::now().fixed_offset(),
-            custodian,
-        );
+        // Ids under our document OID; the NCP (with its address) is the custodian.
+        let cda = config.ncp.cda_options(Utc::now().fixed_offset());
         let entries = EntrySettings {
             home_community_id: config.ncp.home_community_id.clone(),
             repository_unique_id: config.ncp.home_community_id.clone(),
