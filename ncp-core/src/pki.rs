@@ -219,6 +219,9 @@ fn leaf(
         }
     }
     validity(&mut params, 825);
+    // Strict verifiers (OpenSSL 3.x with X509_V_FLAG_X509_STRICT, Python 3.13+) require the
+    // Authority Key Identifier to find the issuing CA.
+    params.use_authority_key_identifier_extension = true;
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, issuer)?;
     Ok((cert.pem(), key))

@@ -69,6 +69,8 @@ pub struct SandboxEndpoints {
     pub clients: Vec<ClientFiles>,
     pub untrusted_client: ClientFiles,
     pub config: PathBuf,
+    /// The eHDSI MVC loaded over the embedded terminology, if found.
+    pub mvc_dir: Option<PathBuf>,
     /// The country A SOAP endpoints: (transaction, URL).
     pub soap: Vec<(String, String)>,
     pub audit_db: PathBuf,
@@ -82,6 +84,16 @@ pub struct ClientFiles {
     pub tls_key: PathBuf,
     pub saml_cert: Option<PathBuf>,
     pub saml_key: Option<PathBuf>,
+}
+
+/// The eHDSI MVC value sets of `../shared` (the project's sibling directory), looked for from
+/// the current directory upwards so the sandbox finds them from any folder of a checkout.
+fn shared_mvc_dir() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .map(|a| a.join("../shared/ehdsi/schematron-wave8/include"))
+        .find(|p| p.is_dir())
+        .and_then(|p| p.canonicalize().ok())
 }
 
 /// Starts everything, prints the banner, and runs until `shutdown` completes.
@@ -110,7 +122,7 @@ pub async fn run(
     .await
     .map_err(|e| SandboxError::Sim(e.to_string()))?;
 
-    let mvc = PathBuf::from("../shared/ehdsi/schematron-wave8/include");
+    let mvc = shared_mvc_dir();
     let config = Config {
         ncp: NcpIdentity::sandbox(),
         server: ServerConfig {
@@ -130,7 +142,7 @@ pub async fn run(
             timeout_ms: 5_000,
         },
         terminology: TerminologyConfig {
-            mvc_dir: mvc.canonicalize().ok(),
+            mvc_dir: mvc.clone(),
             grpc_listen: opts.grpc_listen,
         },
         // The sandbox CA issued the test foreign NCPs' SAML signing certificates.
@@ -184,6 +196,7 @@ pub async fn run(
             saml_key: None,
         },
         config: config_path,
+        mvc_dir: mvc.clone(),
         soap: [
             ("XCPD (ITI-55)", "/ncp/xcpd"),
             ("XCA (ITI-38, ITI-39)", "/ncp/xca"),
@@ -242,6 +255,21 @@ fn banner(e: &SandboxEndpoints, generated: bool) -> String {
         let _ = writeln!(s, "  {name:<28} {url}");
     }
     let _ = writeln!(s, "  Configuration: {}", e.config.display());
+    match &e.mvc_dir {
+        Some(dir) => {
+            let _ = writeln!(
+                s,
+                "  Terminology: embedded + eHDSI MVC from {}",
+                dir.display()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "  Terminology: embedded data only (../shared/ehdsi/schematron-wave8 not found)"
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "  Audit trail: {}  Outbox: {}",
