@@ -211,7 +211,7 @@ fn dispense(
         }
     }
 
-    let mut md = Map::new();
+    let mut md = Map::with_capacity(12);
     md.insert("resourceType".into(), j!("MedicationDispense"));
     md.insert("contained".into(), Value::Array(contained));
     let mut identifiers = vec![j!({"system": NLL_DISPENSE_ID_SYSTEM, "value": dispense_id})];
@@ -232,7 +232,7 @@ fn dispense(
         reference("#med".to_owned(), item.product.name.as_deref()),
     );
     put(&mut md, "subject", subject);
-    let mut rx = Map::new();
+    let mut rx = Map::with_capacity(2);
     if let Some(id) = as_fhir_id(prescription_id) {
         rx.insert("reference".into(), j!(format!("MedicationRequest/{id}")));
     }
@@ -248,7 +248,7 @@ fn dispense(
         md.insert("whenHandedOver".into(), j!(date_time(&t)));
     }
     put(&mut md, "performer", Value::Array(performers));
-    let mut sub = Map::new();
+    let mut sub = Map::with_capacity(2);
     sub.insert("wasSubstituted".into(), j!(item.substituted));
     if let Some(c) = &item.substitution_code {
         sub.insert("type".into(), codeable(c, None));

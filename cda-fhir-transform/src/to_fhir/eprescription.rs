@@ -19,7 +19,7 @@ fn entry(full_url: String, resource: Value) -> Value {
 /// The FHIR `Medication` for a product. Parts of a combination product become contained
 /// Medications referenced from `ingredient.itemReference`.
 pub(crate) fn medication(product: &Product, id: &str) -> Value {
-    let mut m = Map::new();
+    let mut m = Map::with_capacity(10);
     m.insert("resourceType".into(), j!("Medication"));
     m.insert("id".into(), j!(id));
     let mut contained = Vec::new();
@@ -32,7 +32,7 @@ pub(crate) fn medication(product: &Product, id: &str) -> Value {
             o.remove("contained");
         }
         contained.push(part_med);
-        let mut ing = Map::new();
+        let mut ing = Map::with_capacity(3);
         ing.insert(
             "itemReference".into(),
             reference(format!("#{part_id}"), part.name.as_deref()),
@@ -75,7 +75,7 @@ pub(crate) fn medication(product: &Product, id: &str) -> Value {
 fn ingredients(list: &[Ingredient]) -> Vec<Value> {
     list.iter()
         .map(|ing| {
-            let mut o = Map::new();
+            let mut o = Map::with_capacity(3);
             let item = match &ing.substance {
                 Some(c) => codeable(c, ing.name.as_deref()),
                 None => {
@@ -173,7 +173,7 @@ fn product_extensions(product: &Product) -> Vec<Value> {
 }
 
 pub(crate) fn patient(p: &Patient, id: &str) -> Value {
-    let mut o = Map::new();
+    let mut o = Map::with_capacity(8);
     o.insert("resourceType".into(), j!("Patient"));
     o.insert("id".into(), j!(id));
     put(
@@ -205,7 +205,7 @@ pub(crate) fn patient(p: &Patient, id: &str) -> Value {
 }
 
 pub(crate) fn practitioner(p: &Professional, id: &str) -> Value {
-    let mut o = Map::new();
+    let mut o = Map::with_capacity(6);
     o.insert("resourceType".into(), j!("Practitioner"));
     o.insert("id".into(), j!(id));
     put(
@@ -227,7 +227,7 @@ pub(crate) fn practitioner(p: &Professional, id: &str) -> Value {
 }
 
 pub(crate) fn organization(org: &Organization, id: &str) -> Value {
-    let mut o = Map::new();
+    let mut o = Map::with_capacity(6);
     o.insert("resourceType".into(), j!("Organization"));
     o.insert("id".into(), j!(id));
     put(
@@ -289,7 +289,7 @@ pub(crate) fn package_count(q: &Quantity) -> Value {
 }
 
 fn dosage(item: &PrescriptionItem) -> Value {
-    let mut d = Map::new();
+    let mut d = Map::with_capacity(4);
     put(
         &mut d,
         "text",
@@ -317,7 +317,7 @@ fn dosage(item: &PrescriptionItem) -> Value {
             put(&mut d, "doseAndRate", j!([{"doseQuantity": quantity(q)}]));
         }
         Some(DoseQuantity::Range { low, high }) => {
-            let mut r = Map::new();
+            let mut r = Map::with_capacity(2);
             if let Some(l) = low {
                 r.insert("low".into(), quantity(l));
             }
@@ -356,7 +356,7 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
             prac_url.clone(),
             practitioner(p, &fhir_id_of(&prac_url)),
         ));
-        let mut role = Map::new();
+        let mut role = Map::with_capacity(5);
         role.insert("resourceType".into(), j!("PractitionerRole"));
         role.insert("id".into(), j!(fhir_id_of(&role_url)));
         role.insert("practitioner".into(), j!({"reference": prac_url}));
@@ -398,7 +398,7 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
             .or(doc.effective_time);
 
         let mr_url = stable_uuid(&format!("{seed}/request/{i}"));
-        let mut mr = Map::new();
+        let mut mr = Map::with_capacity(14);
         mr.insert("resourceType".into(), j!("MedicationRequest"));
         mr.insert("id".into(), j!(fhir_id_of(&mr_url)));
         let item_id = item.id.as_ref().unwrap_or(&doc.id);
@@ -418,7 +418,7 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
         }
         mr.insert("groupIdentifier".into(), identifier(&doc.id));
         put(&mut mr, "dosageInstruction", j!([dosage(item)]));
-        let mut dr = Map::new();
+        let mut dr = Map::with_capacity(3);
         if let Some(p) = &item.period {
             put(&mut dr, "validityPeriod", period(p));
         }
@@ -430,7 +430,7 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
         }
         put(&mut mr, "dispenseRequest", Value::Object(dr));
         if let Some(s) = &item.substitution {
-            let mut sub = Map::new();
+            let mut sub = Map::with_capacity(2);
             sub.insert("allowedBoolean".into(), j!(s.code != "N"));
             sub.insert(
                 "extension".into(),

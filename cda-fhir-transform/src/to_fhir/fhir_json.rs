@@ -40,7 +40,7 @@ pub(crate) fn opt_str(s: Option<&str>) -> Value {
 /// A FHIR `Coding`: original code, system and display kept; a Swedish display, when the
 /// terminology knows one, rides along as a `translation` extension on `display`.
 pub fn coding(c: &Code) -> Value {
-    let mut o = Map::new();
+    let mut o = Map::with_capacity(4);
     put(
         &mut o,
         "system",
@@ -49,12 +49,12 @@ pub fn coding(c: &Code) -> Value {
     put(&mut o, "code", Value::String(c.code.clone()));
     let sv = swedish::swedish_display(&c.code_system, &c.code);
     match (&c.display, sv) {
-        (Some(d), Some(sv)) if *d != sv => {
+        (Some(d), Some(sv)) if d != sv => {
             put(&mut o, "display", Value::String(d.clone()));
-            o.insert("_display".into(), translation_extension("sv", &sv));
+            o.insert("_display".into(), translation_extension("sv", sv));
         }
         (Some(d), _) => put(&mut o, "display", Value::String(d.clone())),
-        (None, Some(sv)) => put(&mut o, "display", Value::String(sv)),
+        (None, Some(sv)) => put(&mut o, "display", Value::String(sv.to_owned())),
         (None, None) => {}
     }
     Value::Object(o)
@@ -75,7 +75,7 @@ fn translation_extension(lang: &str, content: &str) -> Value {
 pub fn codeable(c: &Code, text: Option<&str>) -> Value {
     let mut codings = vec![coding(c)];
     codings.extend(c.translations.iter().map(coding));
-    let mut o = Map::new();
+    let mut o = Map::with_capacity(2);
     o.insert("coding".into(), Value::Array(codings));
     put(&mut o, "text", opt_str(text.or(c.display.as_deref())));
     Value::Object(o)
@@ -88,7 +88,7 @@ pub fn codeable_many<'c>(codes: impl IntoIterator<Item = &'c Code>, text: Option
         codings.push(coding(c));
         codings.extend(c.translations.iter().map(coding));
     }
-    let mut o = Map::new();
+    let mut o = Map::with_capacity(2);
     put(&mut o, "coding", Value::Array(codings));
     put(&mut o, "text", opt_str(text));
     Value::Object(o)
@@ -110,14 +110,40 @@ pub fn identifier(id: &InstanceId) -> Value {
 
 /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
 pub fn date(t: &Timestamp) -> String {
-    let mut s = format!("{:04}", t.year);
+    let mut s = String::with_capacity(25);
+    push_date(&mut s, t);
+    s
+}
+
+fn push_digits(s: &mut String, v: u32, width: u32) {
+    for i in (0..width).rev() {
+        s.push(char::from(b'0' + ((v / 10u32.pow(i)) % 10) as u8));
+    }
+}
+
+fn push_date(s: &mut String, t: &Timestamp) {
+    if t.year > 9999 {
+        s.push_str(&t.year.to_string());
+    } else {
+        push_digits(s, u32::from(t.year), 4);
+    }
     if let Some(m) = t.month {
-        s.push_str(&format!("-{m:02}"));
+        s.push('-');
+        push_two(s, m);
         if let Some(d) = t.day {
-            s.push_str(&format!("-{d:02}"));
+            s.push('-');
+            push_two(s, d);
         }
     }
-    s
+}
+
+/// `{v:02}`.
+fn push_two(s: &mut String, v: u8) {
+    if v > 99 {
+        s.push_str(&v.to_string());
+    } else {
+        push_digits(s, u32::from(v), 2);
+    }
 }
 
 /// A FHIR `dateTime`. FHIR requires a time zone with a time, so a CDA time without an offset
@@ -125,14 +151,25 @@ pub fn date(t: &Timestamp) -> String {
 pub fn date_time(t: &Timestamp) -> String {
     match (t.time, t.offset_minutes, t.day) {
         (Some((h, mi, se)), Some(off), Some(_)) => {
-            let sign = if off < 0 { '-' } else { '+' };
             let a = off.unsigned_abs();
-            format!(
-                "{}T{h:02}:{mi:02}:{se:02}{sign}{:02}:{:02}",
-                date(t),
-                a / 60,
-                a % 60
-            )
+            let mut s = String::with_capacity(25);
+            push_date(&mut s, t);
+            s.push('T');
+            push_two(&mut s, h);
+            s.push(':');
+            push_two(&mut s, mi);
+            s.push(':');
+            push_two(&mut s, se);
+            s.push(if off < 0 { '-' } else { '+' });
+            let (oh, om) = (a / 60, a % 60);
+            if oh > 99 {
+                s.push_str(&oh.to_string());
+            } else {
+                push_digits(&mut s, u32::from(oh), 2);
+            }
+            s.push(':');
+            push_digits(&mut s, u32::from(om), 2);
+            s
         }
         _ => date(t),
     }
@@ -157,7 +194,7 @@ fn ucum_like(unit: &str) -> bool {
 
 /// A FHIR `Quantity` (UCUM coded when the unit looks like a UCUM code).
 pub fn quantity(q: &Quantity) -> Value {
-    let mut o = Map::new();
+    let mut o = Map::with_capacity(4);
     put(&mut o, "value", number(&q.value));
     put(&mut o, "unit", Value::String(q.unit.clone()));
     if ucum_like(&q.unit) {
@@ -172,7 +209,7 @@ pub fn ratio(r: &Ratio) -> Value {
 }
 
 pub fn period(p: &Period) -> Value {
-    let mut o = Map::new();
+    let mut o = Map::with_capacity(2);
     if let Some(s) = &p.start {
         put(&mut o, "start", Value::String(date_time(s)));
     }
@@ -183,7 +220,7 @@ pub fn period(p: &Period) -> Value {
 }
 
 pub fn human_name(n: &PersonName) -> Value {
-    let mut o = Map::new();
+    let mut o = Map::with_capacity(4);
     if !n.family.is_empty() {
         put(&mut o, "family", Value::String(n.family.join(" ")));
     }
@@ -194,7 +231,7 @@ pub fn human_name(n: &PersonName) -> Value {
 }
 
 pub fn address(a: &Address) -> Value {
-    let mut o = Map::new();
+    let mut o = Map::with_capacity(5);
     put(&mut o, "line", j!(a.lines.clone()));
     put(&mut o, "city", opt_str(a.city.as_deref()));
     put(&mut o, "postalCode", opt_str(a.postal_code.as_deref()));
@@ -325,6 +362,50 @@ mod tests {
         assert_eq!(a, stable_uuid("x"));
         assert_ne!(a, stable_uuid("y"));
         assert_eq!(a.len(), "urn:uuid:".len() + 36);
+    }
+
+    #[test]
+    fn dates_format_like_format_macro() {
+        for (year, month, day, time, off) in [
+            (1886u16, Some(6u8), Some(29u8), None, None),
+            (7, Some(1), None, None, None),
+            (2019, None, None, None, None),
+            (
+                12345,
+                Some(12),
+                Some(31),
+                Some((23u8, 59u8, 60u8)),
+                Some(-840i16),
+            ),
+            (2019, Some(11), Some(22), Some((0, 5, 9)), Some(0)),
+            (2019, Some(11), Some(22), Some((14, 35, 0)), Some(330)),
+        ] {
+            let t = Timestamp {
+                year,
+                month,
+                day,
+                time,
+                offset_minutes: off,
+            };
+            let mut want = format!("{year:04}");
+            if let Some(m) = month {
+                want.push_str(&format!("-{m:02}"));
+                if let Some(d) = day {
+                    want.push_str(&format!("-{d:02}"));
+                }
+            }
+            assert_eq!(date(&t), want);
+            if let (Some((h, mi, se)), Some(o)) = (time, off) {
+                let sign = if o < 0 { '-' } else { '+' };
+                let a = o.unsigned_abs();
+                want = format!(
+                    "{want}T{h:02}:{mi:02}:{se:02}{sign}{:02}:{:02}",
+                    a / 60,
+                    a % 60
+                );
+            }
+            assert_eq!(date_time(&t), want);
+        }
     }
 
     #[test]

@@ -6,12 +6,12 @@ use terminology::{code_systems, Lang, Terminology};
 
 /// The Swedish display of a code, when the terminology has a genuinely Swedish designation
 /// (the English fallback does not count).
-pub(crate) fn swedish_display(code_system: &Oid, code: &str) -> Option<String> {
+pub(crate) fn swedish_display(code_system: &Oid, code: &str) -> Option<&'static str> {
     let t = Terminology::embedded();
-    let sv = t.display(code_system, code, Lang::SV)?;
-    match t.display(code_system, code, Lang::EN) {
-        Some(en) if en == sv => None,
-        _ => Some(sv),
+    let sv = t.designation(code_system, code, Lang::SV)?;
+    match t.designation(code_system, code, Lang::EN) {
+        Some(en) if en.text == sv.text => None,
+        _ => Some(sv.text.as_str()),
     }
 }
 
