@@ -746,3 +746,101 @@ impl Iterator for Children<'_, '_> {
         Some(cur)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quick_xml::name::ResolveResult;
+    use quick_xml::NsReader;
+
+    /// The namespace family of every element as quick-xml's namespace-aware reader resolves
+    /// it (the reader this tree used before its own scopes), in document order.
+    fn ns_reader_families(xml: &str) -> Vec<(String, Ns)> {
+        let mut reader = NsReader::from_str(xml);
+        let mut out = Vec::new();
+        loop {
+            let (res, ev) = reader.read_resolved_event().expect("well-formed");
+            let ns = match res {
+                ResolveResult::Bound(n) => Ns::from_uri(n.into_inner()),
+                ResolveResult::Unbound => Ns::Hl7,
+                ResolveResult::Unknown(p) => match p.as_slice() {
+                    b"epsos" => Ns::Epsos,
+                    b"pharm" => Ns::Pharm,
+                    _ => Ns::Other,
+                },
+            };
+            match ev {
+                Event::Start(e) | Event::Empty(e) => {
+                    let local = String::from_utf8(e.local_name().into_inner().to_vec()).unwrap();
+                    out.push((local, ns));
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn namespace_scopes_resolve_like_a_namespace_aware_reader() {
+        let docs = [
+            // Wave 8: pharm: declared on the root.
+            r#"<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:pharm="urn:hl7-org:pharm"><a/><pharm:formCode code="1"/><pharm:asContent><pharm:x/></pharm:asContent></ClinicalDocument>"#,
+            // Wave 7 epsos: declared; undeclared pharm: and epsos: are tolerated.
+            r#"<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:epsos="urn:epsos-org:ep:medication"><epsos:desc/><pharm:desc/></ClinicalDocument>"#,
+            r#"<ClinicalDocument><epsos:desc/><pharm:desc/><sdtc:x/><xml:y/><xmlns:z/></ClinicalDocument>"#,
+            // A prefix bound to a foreign namespace, the well-known prefixes rebound, reset.
+            r#"<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:pharm="urn:other"><pharm:a/><b xmlns:pharm=""><pharm:c/></b><epsos:d xmlns:epsos="urn:hl7-org:pharm"/><epsos:e/></ClinicalDocument>"#,
+            // Default namespace changed, unset, and restored by scope.
+            r#"<ClinicalDocument xmlns="urn:hl7-org:v3"><a xmlns="urn:other"><b/><c xmlns=""><d/></c><e/></a><f/><g xmlns="urn:hl7-org:pharm"/><h/></ClinicalDocument>"#,
+            // Declarations on empty elements apply to themselves only.
+            r#"<r><p:a xmlns:p="urn:hl7-org:v3"/><p:b/><q:c xmlns:q="urn:epsos-org:ep:medication"></q:c><q:d/></r>"#,
+            // Odd names.
+            r#"<r xmlns:a="urn:hl7-org:v3"><a:b:c/><x a:y="1"/></r>"#,
+        ];
+        for xml in docs {
+            let dom = Dom::parse(xml, &ReaderLimits::default()).expect(xml);
+            let ours: Vec<(String, Ns)> = (0..dom.nodes.len() as NodeId)
+                .map(|n| (dom.name(n).to_owned(), dom.ns(n)))
+                .collect();
+            assert_eq!(ours, ns_reader_families(xml), "{xml}");
+        }
+    }
+
+    #[test]
+    fn attributes_are_unescaped_and_namespace_declarations_skipped() {
+        let xml = r#"<r xmlns="urn:hl7-org:v3" xmlns:xsi="urn:x"><a xsi:type="IVL_TS" v='a &amp; b &#228;' ID="x&lt;1"/></r>"#;
+        let dom = Dom::parse(xml, &ReaderLimits::default()).unwrap();
+        assert_eq!(dom.attr(0, "xmlns"), None);
+        assert_eq!(dom.attr(0, "xsi"), None);
+        assert_eq!(dom.attr(1, "type"), Some("IVL_TS"));
+        assert_eq!(dom.attr(1, "v"), Some("a & b ä"));
+        assert_eq!(dom.find_by_id("x<1"), Some(1));
+        for bad in [
+            r#"<r a="1" a="2"/>"#,
+            r#"<r a/>"#,
+            r#"<r a=1/>"#,
+            r#"<r a="1/>"#,
+            r#"<r a="&bogus;"/>"#,
+            r#"<r xmlns:xmlns="urn:x"/>"#,
+        ] {
+            assert!(
+                matches!(
+                    Dom::parse(bad, &ReaderLimits::default()),
+                    Err(FromCdaError::Xml { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn buffers_are_reused_without_leaking_content() {
+        let first = Dom::parse("<a><b>x</b></a>", &ReaderLimits::default()).unwrap();
+        drop(first);
+        let second = Dom::parse("<c/>", &ReaderLimits::default()).unwrap();
+        assert_eq!(second.nodes.len(), 1);
+        assert_eq!(second.name(0), "c");
+        assert_eq!(second.own_text(0), "");
+    }
+}
