@@ -24,6 +24,8 @@ pub struct Peer {
     pub country: Option<CountryCode>,
     /// The subject's organisation.
     pub organization: Option<String>,
+    /// The connection's remote address (for the audit trail).
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 impl Peer {
@@ -38,6 +40,7 @@ impl Peer {
             common_name: text(subject.iter_common_name().next()),
             country: text(subject.iter_country().next()).and_then(|c| CountryCode::parse(&c).ok()),
             organization: text(subject.iter_organization().next()),
+            remote: None,
         };
         Some(peer)
     }
@@ -89,7 +92,11 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .and_then(|chain| chain.first())
-                .and_then(|leaf| Peer::from_der(leaf));
+                .and_then(|leaf| Peer::from_der(leaf))
+                .map(|p| Peer {
+                    remote: Some(remote),
+                    ..p
+                });
             let Some(peer) = peer else {
                 tracing::warn!(%remote, "verified client certificate could not be read");
                 return;

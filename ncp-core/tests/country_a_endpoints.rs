@@ -198,6 +198,10 @@ mod country_a {
         let events = env.audit.events();
         assert_eq!(events.len(), 5, "one audit event per transaction");
         assert!(events[..3].iter().all(|e| e.outcome == Outcome::Success));
+        // The audit trail knows where each request came from: the test client on loopback.
+        assert!(events
+            .iter()
+            .all(|e| e.source_ip == Some(std::net::Ipv4Addr::LOCALHOST.into())));
         env.stop().await;
     }
 

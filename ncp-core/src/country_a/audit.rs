@@ -55,6 +55,8 @@ pub struct AuditEvent {
     pub message_id: String,
     /// For Swedish log review only (`blocked: opt-out`); never sent, never logged.
     pub reason: Option<String>,
+    /// Where the request came from (the TLS connection's remote address).
+    pub source_ip: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for AuditEvent {
@@ -91,7 +93,14 @@ impl AuditEvent {
             requesting_hcid: None,
             message_id: message_id.unwrap_or_default().to_owned(),
             reason: None,
+            source_ip: None,
         }
+    }
+
+    /// The remote address the request came from.
+    pub fn from_address(mut self, ip: Option<IpAddr>) -> Self {
+        self.source_ip = ip;
+        self
     }
 
     pub fn failed(mut self, code: EhdsiError) -> Self {
@@ -160,8 +169,7 @@ impl AuditEvent {
             patient: self.patient.clone(),
             objects,
             message_id: self.message_id.clone(),
-            // The listener does not hand the remote address to the routes yet.
-            source_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            source_ip: self.source_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             reason: self.reason.clone(),
         }
     }

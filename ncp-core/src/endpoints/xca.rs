@@ -56,6 +56,7 @@ pub(super) async fn query(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequest
                 Err(r) => return r,
             };
             let event = AuditEvent::of(&caller, req.addressing.message_id.as_deref())
+                .from_address(peer.remote.map(|a| a.ip()))
                 .failed(EhdsiError::ErrorGeneric);
             if let Err(r) = audit(ep, req, &event).await {
                 return r;
@@ -73,7 +74,8 @@ pub(super) async fn query(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequest
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref());
+    let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref())
+        .from_address(peer.remote.map(|a| a.ip()));
     event.patient = Some(patient_ref(&q.patient));
     let elsewhere = q
         .home_community_id
@@ -176,7 +178,8 @@ pub(super) async fn retrieve(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequ
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref());
+    let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref())
+        .from_address(peer.remote.map(|a| a.ip()));
     let r = match parsed {
         Ok(r) => r,
         Err(e) => {

@@ -36,7 +36,8 @@ pub(super) async fn handle(ep: &CountryAEndpoints, peer: &Peer, req: &SoapReques
         .organization
         .as_ref()
         .is_some_and(|o| o != ours);
-    let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref());
+    let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref())
+        .from_address(peer.remote.map(|a| a.ip()));
     event.patient = query.ids.first().map(patient_ref);
     event.requesting_hcid = query.sender.organization.clone();
     let outcome = if let Some(f) = refused {

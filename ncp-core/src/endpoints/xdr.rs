@@ -35,7 +35,8 @@ pub(super) async fn handle(ep: &CountryAEndpoints, peer: &Peer, req: &SoapReques
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref());
+    let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref())
+        .from_address(peer.remote.map(|a| a.ip()));
     let (submission, kind) = match parsed {
         Ok(p) => p,
         Err(err) => {
