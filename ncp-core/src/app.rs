@@ -22,11 +22,18 @@ pub struct AppState {
 /// The bridge's routes.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
+    // The National Connector API (gRPC, HTTP/2) shares the mutual-TLS listener and its trust
+    // list with the SOAP endpoints: an OpenNCP gateway connects like a foreign NCP does.
+    let connector = crate::national_connector::service(state.country_a.clone());
     Router::new()
         .route("/status", get(status))
         .route("/ncp/xcpd", post(crate::endpoints::xcpd_endpoint))
         .route("/ncp/xca", post(crate::endpoints::xca_endpoint))
         .route("/ncp/xdr", post(crate::endpoints::xdr_endpoint))
+        .route_service(
+            "/ncp.national_connector.v1.NationalConnector/{*method}",
+            connector,
+        )
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

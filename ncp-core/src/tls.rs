@@ -63,7 +63,8 @@ pub fn trust_list(paths: &[impl AsRef<Path>]) -> Result<RootCertStore, TlsError>
 }
 
 /// The server side of mutual TLS: every client must present a certificate chaining to the
-/// trust list. HTTP/1.1 only: SOAP peers (OpenNCP's Axis2, .NET WCF) speak it.
+/// trust list. SOAP peers (OpenNCP's Axis2, .NET WCF) speak HTTP/1.1; gRPC clients of the
+/// National Connector API negotiate HTTP/2.
 pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = certs("tls.cert", &tls.cert)?;
     let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| TlsError::Read {
@@ -79,6 +80,6 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Rustls(format!("tls.key: {e}")))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
