@@ -201,6 +201,10 @@ pub async fn run(
             ("XCPD (ITI-55)", "/ncp/xcpd"),
             ("XCA (ITI-38, ITI-39)", "/ncp/xca"),
             ("XDR (ITI-41)", "/ncp/xdr"),
+            (
+                "National Connector (gRPC)",
+                "/ncp.national_connector.v1.NationalConnector",
+            ),
         ]
         .into_iter()
         .map(|(name, path)| {
