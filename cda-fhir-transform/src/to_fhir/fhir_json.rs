@@ -51,7 +51,7 @@ pub fn coding(c: &Code) -> Value {
     match (&c.display, sv) {
         (Some(d), Some(sv)) if d != sv => {
             put(&mut o, "display", Value::String(d.clone()));
-            o.insert("_display".into(), translation_extension("sv", sv));
+            o.insert("_display".into(), translation_extension_sv(sv));
         }
         (Some(d), _) => put(&mut o, "display", Value::String(d.clone())),
         (None, Some(sv)) => put(&mut o, "display", Value::String(sv.to_owned())),
@@ -60,12 +60,19 @@ pub fn coding(c: &Code) -> Value {
     Value::Object(o)
 }
 
-fn translation_extension(lang: &str, content: &str) -> Value {
+/// The `_display` translation extension: Swedish `content` for a `Coding.display` (an empty
+/// content leaves `valueString` out, as FHIR JSON has no empty strings).
+fn translation_extension_sv(content: &str) -> Value {
+    let content = if content.is_empty() {
+        j!({"url": "content"})
+    } else {
+        j!({"url": "content", "valueString": content})
+    };
     j!({"extension": [{
         "url": TRANSLATION_EXTENSION,
         "extension": [
-            {"url": "lang", "valueCode": lang},
-            {"url": "content", "valueString": content}
+            {"url": "lang", "valueCode": "sv"},
+            content
         ]
     }]})
 }
@@ -406,6 +413,23 @@ mod tests {
             }
             assert_eq!(date_time(&t), want);
         }
+    }
+
+    #[test]
+    fn translation_extension_shape() {
+        let v = translation_extension_sv("Tablett");
+        let want = serde_json::json!({"extension": [{
+            "url": TRANSLATION_EXTENSION,
+            "extension": [
+                {"url": "lang", "valueCode": "sv"},
+                {"url": "content", "valueString": "Tablett"}
+            ]
+        }]});
+        assert_eq!(v, want);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            serde_json::to_string(&want).unwrap()
+        );
     }
 
     #[test]
