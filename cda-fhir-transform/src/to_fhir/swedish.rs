@@ -9,6 +9,10 @@ use terminology::{code_systems, Lang, Terminology};
 pub(crate) fn swedish_display(code_system: &Oid, code: &str) -> Option<&'static str> {
     let t = Terminology::embedded();
     let sv = t.designation(code_system, code, Lang::SV)?;
+    if sv.lang != Lang::SV {
+        // The English fallback: no Swedish designation (saves a second lookup).
+        return None;
+    }
     match t.designation(code_system, code, Lang::EN) {
         Some(en) if en.text == sv.text => None,
         _ => Some(sv.text.as_str()),
