@@ -488,7 +488,13 @@ impl CountryA {
         }
         let fhir = searchset(&bundle);
         let mut opts = self.cda.clone();
-        opts.now = Utc::now().fixed_offset();
+        // Same prescription version, same bytes: a retried or repeated retrieve returns the
+        // document the list described, not a new one.
+        opts.now = bundle
+            .matches()
+            .next()
+            .and_then(rules::document_time)
+            .unwrap_or_else(|| Utc::now().fixed_offset());
         let written = match level {
             Level::L3 => cda_fhir_transform::to_cda::eprescription_l3(&fhir, &rx, &opts),
             Level::L1 => cda_fhir_transform::to_cda::eprescription_l1(&fhir, &rx, &opts),

@@ -217,6 +217,24 @@ pub fn hl7_time(fhir: &str) -> Option<String> {
         .map(|d| d.format("%Y%m%d").to_string())
 }
 
+/// The creation time of the documents made from an NLL prescription: the version's
+/// `meta.lastUpdated`, else its `authoredOn` (a date counts from midnight UTC). The same
+/// prescription version always gives the same document bytes, and the documents agree with
+/// the `creationTime` the list announced; `None` when NLL gives neither.
+pub fn document_time(mr: &Value) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let rfc3339 = |v: &Value| {
+        v.as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    };
+    rfc3339(&mr["meta"]["lastUpdated"])
+        .or_else(|| rfc3339(&mr["authoredOn"]))
+        .or_else(|| {
+            let date = mr["authoredOn"].as_str()?.get(..10)?;
+            let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+            Some(d.and_hms_opt(0, 0, 0)?.and_utc().fixed_offset())
+        })
+}
+
 /// What every entry of the list shares.
 #[derive(Debug, Clone)]
 pub struct EntrySettings {
@@ -345,6 +363,21 @@ pub fn discard_error(e: &AdapterError) -> EhdsiError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn document_time_is_the_prescription_versions_not_the_clock() {
+        let with_meta = json!({"meta": {"lastUpdated": "2026-10-01T08:30:00+02:00"}, "authoredOn": "2026-09-01"});
+        assert_eq!(
+            document_time(&with_meta).unwrap().to_rfc3339(),
+            "2026-10-01T08:30:00+02:00"
+        );
+        let date_only = json!({"authoredOn": "2026-09-01"});
+        assert_eq!(
+            document_time(&date_only).unwrap().to_rfc3339(),
+            "2026-09-01T00:00:00+00:00"
+        );
+        assert_eq!(document_time(&json!({"authoredOn": "soon"})), None);
+    }
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
