@@ -23,6 +23,7 @@ mod eprescription;
 pub mod fhir;
 mod header;
 mod narrative;
+mod patient_summary;
 mod pdf;
 mod product;
 mod terms;
@@ -37,6 +38,9 @@ use terminology::Terminology;
 use tracing::debug;
 
 pub use fhir::Address;
+pub use patient_summary::{
+    patient_summary_l1, patient_summary_l3, PatientSummaryInput, PsAuthor, PsEntry, PsSection,
+};
 
 /// Why a document could not be written. Paths are FHIR element paths
 /// (`MedicationRequest.medicationReference`, `Patient.identifier`, …).
