@@ -13,6 +13,7 @@ pub mod audit;
 pub mod bridge;
 pub mod config;
 pub mod country_a;
+pub mod country_b;
 pub mod endpoints;
 pub mod ihe;
 pub mod national_connector;
