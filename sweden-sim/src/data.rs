@@ -1563,6 +1563,24 @@ fn clinical(today: NaiveDate) -> Vec<(usize, PersonId, Value)> {
     c.records
 }
 
+/// Every record the care providers hold, built for `today`, as (provider HSA-id, provider name,
+/// patient, FHIR resource): for tests that compile summaries without running the servers.
+pub fn clinical_records(today: NaiveDate) -> Vec<(HsaId, &'static str, PersonId, Value)> {
+    clinical(today)
+        .into_iter()
+        .map(|(i, pid, r)| (hsa(PROVIDERS[i].hsa), PROVIDERS[i].name, pid, r))
+        .collect()
+}
+
+/// The FHIR Patient NLL serves for the synthetic patient `key` (`p01` …).
+pub fn patient_resource(key: &str) -> Option<Value> {
+    PATIENTS
+        .iter()
+        .zip(patients())
+        .find(|(spec, _)| spec.key == key)
+        .map(|(spec, s)| patient_json(s, spec))
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /// Everything the simulators serve, built for one start day.

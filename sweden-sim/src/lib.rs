@@ -25,7 +25,7 @@ mod pdi;
 mod provider;
 mod server;
 
-pub use data::{patients, provider_ids, SyntheticPatient};
+pub use data::{clinical_records, patient_resource, patients, provider_ids, SyntheticPatient};
 
 /// Faults a simulator injects into every request (except `/_sim/…`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
