@@ -56,7 +56,7 @@ struct PatientSpec {
 }
 
 const PATIENTS: &[PatientSpec] = &[
-    PatientSpec { key: "p01", birth: "19121212", serial: "121", samordning: false, given: "Tolvan", family: "Tolvansson", street: "Storgatan 12", postal: "111 22", city: "Stockholm", edge: "typical: hypertension and type 2 diabetes, 5 prescriptions incl. Citodon (paracetamol + kodein), records at 2 providers, a 3rd provider whose NTK endpoint is off" },
+    PatientSpec { key: "p01", birth: "19121212", serial: "121", samordning: false, given: "Tolvan", family: "Tolvansson", street: "Storgatan 12", postal: "111 22", city: "Stockholm", edge: "typical: hypertension and type 2 diabetes, 5 prescriptions incl. Citodon (paracetamol + kodein), records at 3 providers (the hypertension at two of them), a 4th provider whose NTK endpoint is off" },
     PatientSpec { key: "p02", birth: "19580423", serial: "237", samordning: false, given: "Björn", family: "Öberg", street: "Kungsgatan 4", postal: "411 19", city: "Göteborg", edge: "narcotics class II (OxyContin, OxyNorm), an expired prescription, a fully dispensed one (completed, 0 left)" },
     PatientSpec { key: "p03", birth: "19491102", serial: "342", samordning: false, given: "Märta", family: "Sjöström", street: "Åsögatan 8", postal: "116 24", city: "Stockholm", edge: "opt-out in NSR: nothing may be shared cross-border" },
     PatientSpec { key: "p04", birth: "19710615", serial: "455", samordning: false, given: "Göran", family: "Ängström", street: "Vasagatan 21", postal: "753 13", city: "Uppsala", edge: "NSR provider-block on Sahlgrenska (SE2321000131-7002)" },
@@ -1334,6 +1334,18 @@ fn clinical(today: NaiveDate) -> Vec<(usize, PersonId, Value)> {
     c.immunization(0, "p01", 1, &influenza(), 60);
     c.procedure(1, "p01", 1, ("80146002", "Appendectomy"), 9000);
     c.vitals(0, "p01", 30, 148.0, 92.0, 74.0, 88.5, 178.0);
+    // Akademiska also knows the hypertension (one problem in the summary, not two) and took
+    // blood pressure and weight at a visit: records at three running providers.
+    c.condition(
+        2,
+        "p01",
+        3,
+        HYPERTENSION,
+        ("I10", "Essentiell hypertoni"),
+        1990,
+        true,
+    );
+    c.procedure(2, "p01", 2, ("73761001", "Colonoscopy"), 400);
     // p02 Björn.
     c.condition(
         1,

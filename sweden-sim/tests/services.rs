@@ -23,8 +23,8 @@ async fn pdi_lists_providers_with_categories() {
     let entries = list["entry"].as_array().unwrap();
     assert_eq!(
         entries.len(),
-        3,
-        "two running providers and the offline one"
+        4,
+        "three running providers and the offline one"
     );
     let first = &entries[0];
     assert_eq!(
