@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
             connector,
         )
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .route_layer(axum::middleware::from_fn(crate::ops::metrics::track))
         .with_state(state)
 }
 

@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 
 use crate::app::{router, AppState};
 use crate::config::Config;
-use crate::{server, tls};
+use crate::ops::health::Readiness;
+use crate::ops::reload::TrustReloader;
+use crate::{ops, server, tls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -29,20 +31,33 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("ops.listen: cannot listen on {addr}: {source}")]
+    BindOps {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Readiness(String),
 }
 
 /// A bridge whose listener is bound but not yet serving.
 pub struct Bridge {
     listener: TcpListener,
     grpc: Option<TcpListener>,
-    tls: Arc<rustls::ServerConfig>,
+    ops: Option<TcpListener>,
+    tls: tls::SharedServerConfig,
+    readiness: Arc<Readiness>,
+    reloader: Arc<TrustReloader>,
+    hangup: Option<tokio::signal::unix::Signal>,
     state: AppState,
 }
 
 impl Bridge {
     /// Loads the certificates and binds the listener; fails early with the offending key.
     pub async fn bind(config: Config) -> Result<Bridge, StartError> {
-        let tls = tls::server_config(&config.tls)?;
+        ops::metrics::install();
+        let tls: tls::SharedServerConfig =
+            Arc::new(arc_swap::ArcSwap::new(tls::server_config(&config.tls)?));
         install_terminology(config.terminology.mvc_dir.as_deref())?;
         let country_a = Arc::new(crate::endpoints::CountryAEndpoints::open(&config).await?);
         let addr = config.server.listen;
@@ -57,10 +72,31 @@ impl Bridge {
             ),
             None => None,
         };
+        let ops = match config.ops.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::BindOps { addr, source })?,
+            ),
+            None => None,
+        };
+        let readiness = Readiness::open(&config)
+            .await
+            .map_err(StartError::Readiness)?;
+        let reloader = Arc::new(TrustReloader::new(
+            &config,
+            tls.clone(),
+            country_a.trust.clone(),
+        ));
         Ok(Bridge {
             listener,
             grpc,
+            ops,
             tls,
+            readiness,
+            reloader,
+            // From here on a SIGHUP reloads the trust lists instead of ending the process.
+            hangup: ops::reload::hangup_signal(),
             state: AppState {
                 config: Arc::new(config),
                 country_a,
@@ -83,12 +119,23 @@ impl Bridge {
             .unwrap_or(self.state.config.server.listen)
     }
 
+    /// The operations listener's bound address (`[ops] listen`), when configured.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Reloads the trust lists now (what SIGHUP does).
+    pub fn trust_reloader(&self) -> Arc<TrustReloader> {
+        self.reloader.clone()
+    }
+
     /// The gRPC TerminologyService's bound address, when configured.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then refuses new connections, reports not ready and
+    /// finishes the requests in flight.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tracing::info!(addr = %self.local_addr(), "NCP bridge listening (mutual TLS)");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -116,9 +163,35 @@ impl Bridge {
             .country_a
             .service
             .spawn_outbox_worker(outbox_stop.clone());
-        server::serve(self.listener, self.tls, router(self.state), shutdown).await;
+        let ops_stop = tokio_util::sync::CancellationToken::new();
+        let ops_listener = self.ops.map(|listener| {
+            let stop = ops_stop.clone();
+            tokio::spawn(ops::listener::serve(
+                listener,
+                self.readiness.clone(),
+                async move { stop.cancelled().await },
+            ))
+        });
+        let reload_poll = std::time::Duration::from_secs(self.state.config.ops.reload_poll_secs);
+        let reloader = tokio::spawn(self.reloader.clone().run(
+            self.hangup,
+            reload_poll,
+            ops_stop.clone(),
+        ));
+        let readiness = self.readiness.clone();
+        let draining = async move {
+            shutdown.await;
+            readiness.set_shutting_down();
+            tracing::info!("shutting down: not ready; finishing the requests in flight");
+        };
+        server::serve(self.listener, self.tls, router(self.state), draining).await;
         let _ = stop_tx.send(true);
         outbox_stop.cancel();
+        ops_stop.cancel();
+        let _ = reloader.await;
+        if let Some(task) = ops_listener {
+            let _ = task.await;
+        }
         if let Some(task) = outbox {
             let _ = task.await;
         }

@@ -32,6 +32,9 @@ pub struct Config {
     /// acknowledging.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbox: Option<crate::outbox::OutboxConfig>,
+    /// Operations: the plain-HTTP `/health`, `/ready`, `/metrics` listener; trust list reload.
+    #[serde(default)]
+    pub ops: crate::ops::OpsConfig,
 }
 
 /// Who this NCP is.

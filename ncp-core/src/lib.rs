@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod audit_command;
 pub mod bridge;
 pub mod config;
 pub mod country_a;
@@ -17,6 +18,7 @@ pub mod country_b;
 pub mod endpoints;
 pub mod ihe;
 pub mod national_connector;
+pub mod ops;
 pub mod outbox;
 pub mod pki;
 #[cfg(feature = "sandbox")]

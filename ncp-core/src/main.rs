@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ncp_core::audit_command::{self, AuditCommand};
 use ncp_core::bridge::{shutdown_signal, Bridge};
 use ncp_core::config::{Config, NcpIdentity};
 #[cfg(feature = "sandbox")]
@@ -61,6 +62,9 @@ enum Command {
     /// Transform documents between FHIR R4 and eHDSI CDA, to stdout.
     #[command(subcommand)]
     Transform(TransformCommand),
+    /// The audit trail: verify its hash chain, list a patient's accesses, KPI counts.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Subcommand)]
@@ -136,7 +140,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result: Result<(), String> = runtime.block_on(async {
+    let result: Result<Option<ExitCode>, String> = runtime.block_on(async {
         match cli.command {
             #[cfg(feature = "sandbox")]
             Command::Sandbox {
@@ -169,24 +173,39 @@ fn main() -> ExitCode {
                 };
                 sandbox::run(opts, shutdown_signal())
                     .await
+                    .map(|()| None)
                     .map_err(|e| e.to_string())
             }
             Command::Serve { config } => {
                 let config = Config::load(&config).map_err(|e| e.to_string())?;
                 let bridge = Bridge::bind(config).await.map_err(|e| e.to_string())?;
                 bridge.run(shutdown_signal()).await;
-                Ok(())
+                Ok(None)
             }
             Command::CheckConfig { config } => {
                 Config::load(&config).map_err(|e| e.to_string())?;
                 println!("{}: valid", config.display());
-                Ok(())
+                Ok(None)
             }
-            Command::Transform(t) => transform(t).map(|out| println!("{out}")),
+            Command::Transform(t) => transform(t).map(|out| {
+                println!("{out}");
+                None
+            }),
+            Command::Audit(cmd) => {
+                let out = audit_command::run(&cmd).await?;
+                print!("{}", out.text);
+                if !out.text.ends_with('\n') {
+                    println!();
+                }
+                if !out.ok {
+                    return Ok(Some(ExitCode::from(audit_command::EXIT_TAMPERED)));
+                }
+                Ok(None)
+            }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code.unwrap_or(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("ncp: {}", e.trim_end());
             ExitCode::FAILURE

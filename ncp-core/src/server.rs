@@ -2,7 +2,6 @@
 //! verified certificate identity attached, to the application router.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -10,7 +9,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use ncp_types::CountryCode;
-use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -49,15 +47,16 @@ impl Peer {
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `app` on `listener` over mutual TLS until `shutdown` completes; then stops accepting
-/// and lets the connections in flight finish.
+/// Serves `app` on `listener` over mutual TLS until `shutdown` completes; then closes the
+/// listening socket (new connections are refused), lets the requests in flight finish and
+/// closes their connections instead of keeping them alive. Each new connection takes the TLS
+/// configuration current at its arrival (see [`crate::tls::SharedServerConfig`]).
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
+    tls: crate::tls::SharedServerConfig,
     app: Router,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
     let tracker = tokio_util::task::TaskTracker::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
@@ -72,7 +71,7 @@ pub async fn serve(
                 }
             },
         };
-        let acceptor = acceptor.clone();
+        let acceptor = TlsAcceptor::from(tls.load_full());
         let app = app.clone();
         let mut stop = stop_rx.clone();
         tracker.spawn(async move {
@@ -123,6 +122,11 @@ pub async fn serve(
             }
         });
     }
+    drop(listener);
+    tracing::info!(
+        connections = tracker.len(),
+        "listener closed; finishing the requests in flight"
+    );
     let _ = stop_tx.send(true);
     tracker.close();
     tracker.wait().await;

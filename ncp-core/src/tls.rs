@@ -11,6 +11,11 @@ use rustls::{RootCertStore, ServerConfig};
 
 use crate::config::TlsConfig;
 
+/// The TLS server configuration the listener takes for each new connection: replaced as a
+/// whole when the trust list is reloaded (`crate::ops::reload`), while connections already
+/// established keep theirs.
+pub type SharedServerConfig = Arc<arc_swap::ArcSwap<ServerConfig>>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("{key}: cannot read {path}: {reason}")]

@@ -170,7 +170,15 @@ impl FhirHttp {
             })
         }
         .await;
-        let ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        // Upstream latency for the bridge's Prometheus metrics (a no-op without a recorder).
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        metrics::histogram!("ncp_upstream_request_duration_seconds", "service" => self.service, "outcome" => outcome)
+            .record(elapsed.as_secs_f64());
+        let ms = elapsed.as_millis() as u64;
         match &result {
             Ok(a) => {
                 tracing::debug!(service = self.service, %method, path, status = a.status.as_u16(), ms, "FHIR call")

@@ -389,6 +389,7 @@ pub fn write_registry_error_list(w: &mut crate::soap::xml::XmlWriter, errors: &[
         &[("highestSeverity", highest.urn())],
     );
     for e in errors {
+        crate::ops::metrics::ehdsi_error(e.code.code(), "registry-error");
         let mut attrs = vec![
             ("codeContext", e.code_context.as_str()),
             ("errorCode", e.code.code()),

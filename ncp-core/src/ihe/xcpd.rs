@@ -467,6 +467,7 @@ pub fn build_response(
     query.message_id.write(&mut w, "id");
     w.close();
     if let Some((e, text)) = detail {
+        crate::ops::metrics::ehdsi_error(e.code(), "xcpd-ack");
         w.open(
             "acknowledgementDetail",
             &[("typeCode", if ack == "AA" { "W" } else { "E" })],
@@ -616,6 +617,7 @@ fn write_reason(w: &mut XmlWriter, issue: XcpdIssue) {
             ("codeSystem", "2.16.840.1.113883.5.4"),
         ],
     );
+    crate::ops::metrics::ehdsi_error(issue.code(), "xcpd-issue");
     let code = [("code", issue.code()), ("codeSystem", issue.code_system())];
     match issue.slot() {
         IssueSlot::TriggerFor => {

@@ -149,6 +149,16 @@ impl NationalConnector {
     }
 }
 
+/// The caller's remote address, from the mutual-TLS listener's [`crate::server::Peer`] (for
+/// the audit trail).
+fn source_ip<T>(request: &Request<T>) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<crate::server::Peer>()
+        .and_then(|p| p.remote)
+        .map(|a| a.ip())
+}
+
 /// The gRPC server of the National Connector API over the SOAP endpoints' service, trust,
 /// policy and audit sink, accepting messages up to their body limit.
 pub fn service(ep: Arc<CountryAEndpoints>) -> NationalConnectorServer<NationalConnector> {
@@ -284,13 +294,14 @@ impl NationalConnector {
         trc: &[u8],
         msg: &str,
         document: Option<proto::EpsosDocument>,
+        ip: Option<std::net::IpAddr>,
     ) -> Result<proto::DispensationAck, Status> {
         let (needs, rpc) = match kind {
             Submission::Dispensation => (Transaction::SubmitDispensation, "SubmitDispensation"),
             Submission::Discard => (Transaction::DiscardDispensation, "CancelDispensation"),
         };
         let caller = self.verify(hcp, trc, needs, rpc)?;
-        let mut event = AuditEvent::of(&caller, message_id(msg));
+        let mut event = AuditEvent::of(&caller, message_id(msg)).from_address(ip);
         let Some(doc) = document.filter(|d| !d.document.is_empty()) else {
             return Err(self
                 .refuse(
@@ -369,6 +380,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         request: Request<proto::PatientSearchRequest>,
     ) -> Result<Response<proto::PatientSearchResponse>, Status> {
         const RPC: &str = "PatientSearch";
+        let ip = source_ip(&request);
         let req = request.into_inner();
         let caller = self.verify(
             &req.hcp_assertion,
@@ -376,7 +388,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
             Transaction::IdentifyPatient,
             RPC,
         )?;
-        let mut event = AuditEvent::of(&caller, message_id(&req.message_id));
+        let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
         let mut ids = Vec::with_capacity(req.patient_ids.len());
         for p in &req.patient_ids {
             match patient(Some(p)) {
@@ -441,6 +453,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         request: Request<proto::DocumentListRequest>,
     ) -> Result<Response<proto::EpDocumentListResponse>, Status> {
         const RPC: &str = "GetEPDocumentList";
+        let ip = source_ip(&request);
         let req = request.into_inner();
         let caller = self.verify(
             &req.hcp_assertion,
@@ -448,7 +461,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
             Transaction::FindPrescriptions,
             RPC,
         )?;
-        let mut event = AuditEvent::of(&caller, message_id(&req.message_id));
+        let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
         let Some(patient) = patient(req.patient_id.as_ref()) else {
             return Err(self
                 .refuse(
@@ -488,6 +501,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         request: Request<proto::DocumentListRequest>,
     ) -> Result<Response<proto::EpDocumentListResponse>, Status> {
         const RPC: &str = "GetPSDocumentList";
+        let ip = source_ip(&request);
         let req = request.into_inner();
         let caller = self.verify(
             &req.hcp_assertion,
@@ -495,7 +509,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
             Transaction::FindPatientSummary,
             RPC,
         )?;
-        let mut event = AuditEvent::of(&caller, message_id(&req.message_id));
+        let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
         event.patient = patient(req.patient_id.as_ref()).map(|p| patient_ref(&p));
         Err(self
             .refuse(
@@ -512,6 +526,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         request: Request<proto::GetDocumentRequest>,
     ) -> Result<Response<proto::EpsosDocument>, Status> {
         const RPC: &str = "GetDocument";
+        let ip = source_ip(&request);
         let req = request.into_inner();
         let caller = self.verify(
             &req.hcp_assertion,
@@ -519,7 +534,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
             Transaction::RetrievePrescriptions,
             RPC,
         )?;
-        let mut event = AuditEvent::of(&caller, message_id(&req.message_id));
+        let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
         let patient = match &req.patient_id {
             Some(p) => patient(Some(p)),
             // Like ITI-39: no patient named, the documents must be the TRC patient's.
@@ -579,6 +594,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         &self,
         request: Request<proto::SubmitDispensationRequest>,
     ) -> Result<Response<proto::DispensationAck>, Status> {
+        let ip = source_ip(&request);
         let req = request.into_inner();
         self.submit(
             Submission::Dispensation,
@@ -586,6 +602,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
             &req.trc_assertion,
             &req.message_id,
             req.document,
+            ip,
         )
         .await
         .map(Response::new)
@@ -595,6 +612,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         &self,
         request: Request<proto::CancelDispensationRequest>,
     ) -> Result<Response<proto::DispensationAck>, Status> {
+        let ip = source_ip(&request);
         let req = request.into_inner();
         self.submit(
             Submission::Discard,
@@ -602,6 +620,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
             &req.trc_assertion,
             &req.message_id,
             req.document,
+            ip,
         )
         .await
         .map(Response::new)

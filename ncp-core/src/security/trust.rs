@@ -5,8 +5,15 @@
 //! when it chains to one of them, checked with rustls-webpki at the time of the request). The key
 //! a signature is verified with is always the public key of such an accepted certificate, never a
 //! bare key from the message.
+//!
+//! The list can be replaced while the bridge runs ([`SigningTrust::replace_with`], the trust
+//! list reload of `crate::ops::reload`): a verification sees the old list or the new one, never
+//! a mix.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use chrono::{DateTime, Utc};
 use ncp_types::CountryCode;
@@ -35,8 +42,16 @@ struct Pinned {
 }
 
 /// The certificates and CAs whose signatures we accept on SAML assertions.
+///
+/// Clones share the list: [`SigningTrust::replace_with`] on one is seen by all. The `add_*`
+/// methods (building a list) detach `self` from its clones first.
 #[derive(Debug, Clone, Default)]
 pub struct SigningTrust {
+    set: Arc<ArcSwap<TrustSet>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TrustSet {
     pinned: Vec<Pinned>,
     anchors: Vec<TrustAnchor<'static>>,
 }
@@ -65,11 +80,32 @@ impl SigningTrust {
     /// Pins one DER certificate.
     pub fn add_pinned_der(&mut self, der: &[u8]) -> Result<(), TrustError> {
         let country = country_of(der)?;
-        self.pinned.push(Pinned {
-            der: der.to_vec(),
-            country,
+        self.modify(|set| {
+            set.pinned.push(Pinned {
+                der: der.to_vec(),
+                country,
+            })
         });
         Ok(())
+    }
+
+    /// A changed copy of the list, owned by `self` alone from now on.
+    fn modify(&mut self, f: impl FnOnce(&mut TrustSet)) {
+        let mut set = TrustSet::clone(&self.set.load());
+        f(&mut set);
+        self.set = Arc::new(ArcSwap::from_pointee(set));
+    }
+
+    /// Makes `other`'s entries this list's (and every clone's), atomically: a verification in
+    /// progress finishes with the list it started with.
+    pub fn replace_with(&self, other: &SigningTrust) {
+        self.set.store(other.set.load_full());
+    }
+
+    /// How many pinned certificates and trusted CAs the list holds.
+    pub fn len(&self) -> usize {
+        let set = self.set.load();
+        set.pinned.len() + set.anchors.len()
     }
 
     /// Trusts every CA of a PEM bundle (e.g. the eHDSI central PKI's signing CA).
@@ -87,12 +123,12 @@ impl SigningTrust {
         let anchor = webpki::anchor_from_trusted_cert(&cert)
             .map_err(|_| TrustError::BadAnchor)?
             .to_owned();
-        self.anchors.push(anchor);
+        self.modify(|set| set.anchors.push(anchor));
         Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pinned.is_empty() && self.anchors.is_empty()
+        self.len() == 0
     }
 
     /// The certificates that may have signed: from the message's `X509Certificate`s those that
@@ -103,8 +139,9 @@ impl SigningTrust {
         embedded: &[Vec<u8>],
         now: DateTime<Utc>,
     ) -> Vec<TrustedSigner> {
+        let set = self.set.load();
         if embedded.is_empty() {
-            return self
+            return set
                 .pinned
                 .iter()
                 .filter(|p| usable_signing_cert(&p.der, now))
@@ -119,7 +156,7 @@ impl SigningTrust {
             if !usable_signing_cert(der, now) {
                 continue;
             }
-            if let Some(p) = self.pinned.iter().find(|p| p.der == *der) {
+            if let Some(p) = set.pinned.iter().find(|p| p.der == *der) {
                 out.push(TrustedSigner {
                     der: der.clone(),
                     country: p.country,
@@ -132,7 +169,7 @@ impl SigningTrust {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, d)| CertificateDer::from(d.as_slice()))
                 .collect();
-            if self.chains(der, &intermediates, now) {
+            if set.chains(der, &intermediates, now) {
                 if let Ok(country) = country_of(der) {
                     out.push(TrustedSigner {
                         der: der.clone(),
@@ -143,7 +180,9 @@ impl SigningTrust {
         }
         out
     }
+}
 
+impl TrustSet {
     fn chains(&self, der: &[u8], intermediates: &[CertificateDer<'_>], now: DateTime<Utc>) -> bool {
         if self.anchors.is_empty() {
             return false;

@@ -159,6 +159,7 @@ impl Fault {
         w.leaf("env:Text", &[("xml:lang", "en")], &self.reason);
         w.close();
         if let Some(e) = self.ehdsi {
+            crate::ops::metrics::ehdsi_error(e.code(), "soap-fault");
             w.open("env:Detail", &[]);
             w.leaf(
                 "ncpf:ErrorCode",
