@@ -191,3 +191,7 @@ impl Drop for Sandbox {
         let _ = self.child.wait();
     }
 }
+
+/// A throwaway PostgreSQL cluster (the same harness the ncp-core tests and benches use).
+#[path = "../../ncp-core/tests/support/pg.rs"]
+pub mod pg;

@@ -25,6 +25,8 @@ pub struct PgCluster {
     dir: PathBuf,
     bin: PathBuf,
     as_postgres: bool,
+    /// The server options (`pg_ctl -o`), kept for [`PgCluster::start_server`].
+    opts: String,
 }
 
 fn find_bin() -> Option<PathBuf> {
@@ -98,11 +100,17 @@ impl PgCluster {
             }
         }
         let port = free_port().map_err(|e| e.to_string())?;
+        let opts = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync={} -c max_connections=200",
+            dir.display(),
+            if fsync { "on" } else { "off" }
+        );
         let cluster = PgCluster {
             port,
             dir,
             bin,
             as_postgres,
+            opts,
         };
         let data = cluster.dir.join("data");
         let out = cluster
@@ -120,29 +128,51 @@ impl PgCluster {
             ));
         }
         cluster.spawn_watchdog(&data);
-        let opts = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync={} -c max_connections=200",
-            cluster.dir.display(),
-            if fsync { "on" } else { "off" }
-        );
+        cluster.start_server()?;
+        Ok(Some(cluster))
+    }
+
+    /// Starts the server (again) on the cluster's port and waits until it accepts connections.
+    pub fn start_server(&self) -> Result<(), String> {
+        let data = self.dir.join("data");
         // The server's own output goes to a log file, never to the test's pipes.
-        let status = cluster
+        let status = self
             .command("pg_ctl")
             .arg("-D")
             .arg(&data)
             .arg("-l")
-            .arg(cluster.dir.join("server.log"))
-            .args(["-w", "-t", "60", "-o", &opts, "start"])
+            .arg(self.dir.join("server.log"))
+            .args(["-w", "-t", "60", "-o", &self.opts, "start"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .map_err(|e| format!("pg_ctl: {e}"))?;
         if !status.success() {
-            let log = std::fs::read_to_string(cluster.dir.join("server.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
             return Err(format!("pg_ctl start failed: {log}"));
         }
-        Ok(Some(cluster))
+        Ok(())
+    }
+
+    /// Stops the server at once (`-m immediate`: open connections are cut, as in a crash) and
+    /// keeps its data for [`PgCluster::start_server`].
+    pub fn stop_server(&self) -> Result<(), String> {
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-w", "-m", "immediate", "stop"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("pg_ctl: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err("pg_ctl stop failed".into())
+        }
     }
 
     /// Stops the cluster and removes its directory once this process is gone.
