@@ -17,6 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Sweden as country A: the XCPD, XCA and XDR endpoints.
     pub country_a: Arc<crate::endpoints::CountryAEndpoints>,
+    /// Sweden as country B: the FHIR API for Swedish users (`[country_b]`), when configured.
+    pub country_b: Option<Arc<crate::country_b::api::CountryBApi>>,
 }
 
 /// The bridge's routes.
@@ -30,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ncp/xcpd", post(crate::endpoints::xcpd_endpoint))
         .route("/ncp/xca", post(crate::endpoints::xca_endpoint))
         .route("/ncp/xdr", post(crate::endpoints::xdr_endpoint))
+        .nest_service("/fhir", crate::country_b::api::router(state.country_b.clone()))
         .route_service(
             "/ncp.national_connector.v1.NationalConnector/{*method}",
             connector,

@@ -60,6 +60,9 @@ impl Bridge {
             Arc::new(arc_swap::ArcSwap::new(tls::server_config(&config.tls)?));
         install_terminology(config.terminology.mvc_dir.as_deref())?;
         let country_a = Arc::new(crate::endpoints::CountryAEndpoints::open(&config).await?);
+        let country_b = crate::country_b::open(&config)
+            .await
+            .map_err(crate::endpoints::EndpointsError)?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -100,6 +103,7 @@ impl Bridge {
             state: AppState {
                 config: Arc::new(config),
                 country_a,
+                country_b,
             },
         })
     }

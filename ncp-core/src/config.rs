@@ -32,6 +32,10 @@ pub struct Config {
     /// acknowledging.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbox: Option<crate::outbox::OutboxConfig>,
+    /// Sweden as Country B: the FHIR API for Swedish users and the foreign NCPs it reaches;
+    /// without it, `/fhir` answers 501.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_b: Option<crate::country_b::config::CountryBConfig>,
     /// Operations: the plain-HTTP `/health`, `/ready`, `/metrics` listener; trust list reload.
     #[serde(default)]
     pub ops: crate::ops::OpsConfig,
@@ -296,6 +300,9 @@ impl Config {
         if let Some(dir) = self.terminology.mvc_dir.as_mut() {
             fix(dir);
         }
+        if let Some(b) = self.country_b.as_mut() {
+            b.resolve_paths(base);
+        }
     }
 
     /// Checks what the types alone cannot: files exist, lists are not empty, numbers are sane.
@@ -381,6 +388,9 @@ impl Config {
                     format!("not a directory: {}", dir.display()),
                 );
             }
+        }
+        if let Some(b) = &self.country_b {
+            errors.extend(b.validate(self.ncp.country));
         }
         if errors.is_empty() {
             Ok(())

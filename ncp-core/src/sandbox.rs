@@ -163,6 +163,7 @@ pub async fn run(
             worker: Default::default(),
         }),
         ops: Default::default(),
+        country_b: None,
     };
     let config_path = data_dir.join("ncp.toml");
     write(config_path.clone(), config.to_toml())?;
