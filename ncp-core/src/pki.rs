@@ -1,5 +1,7 @@
 //! The sandbox's test PKI: one CA, the Swedish NCP's TLS server certificate, and for each test
-//! foreign NCP a TLS client certificate and a SAML signing certificate.
+//! foreign NCP a TLS client certificate and a SAML signing certificate. For Sweden as country B:
+//! the Swedish NCP's TLS client and SAML signing certificates, and each foreign NCP's TLS server
+//! certificate (for a simulated foreign NCP).
 //!
 //! Generated once into a directory and reused on later starts, so an outside client configured
 //! against it keeps working. A second, untrusted CA with its own client certificate is made too,
@@ -23,6 +25,10 @@ pub struct ForeignNcp {
     pub tls_key: PathBuf,
     pub saml_cert: PathBuf,
     pub saml_key: PathBuf,
+    /// The NCP's TLS server certificate, for a simulated foreign NCP that Sweden (as country
+    /// B) calls.
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
 }
 
 /// The files of the sandbox PKI.
@@ -32,6 +38,12 @@ pub struct TestPki {
     pub ca_cert: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
+    /// The Swedish NCP's TLS client certificate (Sweden as country B calling foreign NCPs).
+    pub se_client_cert: PathBuf,
+    pub se_client_key: PathBuf,
+    /// The Swedish NCP's SAML signing certificate (the HCP and TRC assertions it issues).
+    pub se_saml_cert: PathBuf,
+    pub se_saml_key: PathBuf,
     pub foreign: Vec<ForeignNcp>,
     /// A client certificate from a CA that is not in the trust list.
     pub untrusted_cert: PathBuf,
@@ -79,6 +91,10 @@ impl TestPki {
             ca_cert: p("ca.pem"),
             server_cert: p("ncp-se.pem"),
             server_key: p("ncp-se.key"),
+            se_client_cert: p("ncp-se-client.pem"),
+            se_client_key: p("ncp-se-client.key"),
+            se_saml_cert: p("ncp-se-saml.pem"),
+            se_saml_key: p("ncp-se-saml.key"),
             foreign: FOREIGN_NCPS
                 .iter()
                 .map(|(country, name)| {
@@ -90,6 +106,8 @@ impl TestPki {
                         tls_key: p(&format!("ncp-{c}-tls.key")),
                         saml_cert: p(&format!("ncp-{c}-saml.pem")),
                         saml_key: p(&format!("ncp-{c}-saml.key")),
+                        server_cert: p(&format!("ncp-{c}-server.pem")),
+                        server_key: p(&format!("ncp-{c}-server.key")),
                     }
                 })
                 .collect(),
@@ -104,11 +122,16 @@ impl TestPki {
             &self.ca_cert,
             &self.server_cert,
             &self.server_key,
+            &self.se_client_cert,
+            &self.se_client_key,
+            &self.se_saml_cert,
+            &self.se_saml_key,
             &self.untrusted_cert,
             &self.untrusted_key,
         ];
         for f in &self.foreign {
             v.extend([&f.tls_cert, &f.tls_key, &f.saml_cert, &f.saml_key]);
+            v.extend([&f.server_cert, &f.server_key]);
         }
         v
     }
@@ -129,6 +152,13 @@ impl TestPki {
         )?;
         write(&self.server_cert, &cert)?;
         write_key(&self.server_key, &key)?;
+        let se = "E-hälsomyndigheten (sandbox NCP Sweden)";
+        let (cert, key) = leaf(&issuer, "ncp-se.sandbox.test", "SE", se, Usage::TlsClient)?;
+        write(&self.se_client_cert, &cert)?;
+        write_key(&self.se_client_key, &key)?;
+        let (cert, key) = leaf(&issuer, "ncp-se.sandbox.test", "SE", se, Usage::Signing)?;
+        write(&self.se_saml_cert, &cert)?;
+        write_key(&self.se_saml_key, &key)?;
 
         for f in &self.foreign {
             let host = format!("ncp-{}.sandbox.test", f.country.to_ascii_lowercase());
@@ -138,6 +168,9 @@ impl TestPki {
             let (cert, key) = leaf(&issuer, &host, f.country, f.name, Usage::Signing)?;
             write(&f.saml_cert, &cert)?;
             write_key(&f.saml_key, &key)?;
+            let (cert, key) = leaf(&issuer, &host, f.country, f.name, Usage::TlsServer)?;
+            write(&f.server_cert, &cert)?;
+            write_key(&f.server_key, &key)?;
         }
 
         let (stranger_params, stranger_key) = ca("Untrusted test CA")?;

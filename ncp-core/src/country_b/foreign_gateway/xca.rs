@@ -1,0 +1,364 @@
+//! ITI-38 and ITI-39 for the initiating gateway: the FindDocuments query by patient and class
+//! code, the Retrieve Document Set request, and their answers read into [`DocumentRef`]s and
+//! documents or a [`GatewayError`].
+
+use base64::Engine as _;
+use ncp_types::Oid;
+
+use super::errors::{classify, classify_all};
+use super::{
+    DocumentClass, DocumentFormat, DocumentRef, ForeignPatientId, GatewayError, RetrievedDocument,
+};
+use crate::ihe::metadata::{
+    classifications, codes, external_identifier, localized, scheme, slot_values, write_slot,
+    QUERY_NS, RIM_NS, RS_NS, STATUS_APPROVED,
+};
+use crate::ihe::xca::{FIND_DOCUMENTS, XDSB_NS};
+use crate::ihe::PatientIdentifier;
+use crate::soap::mtom::{cid_from_href, Attachment, XOP_NS};
+use crate::soap::xml::{self, child, children, text_of, Limits, XmlWriter};
+
+const SUCCESS: &str = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success";
+const PARTIAL_SUCCESS: &str = "urn:ihe:iti:2007:ResponseStatusType:PartialSuccess";
+const SEVERITY_ERROR: &str = "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error";
+
+impl DocumentClass {
+    /// The LOINC class code.
+    pub fn loinc(self) -> &'static str {
+        match self {
+            DocumentClass::EPrescription => codes::CLASS_EPRESCRIPTION,
+            DocumentClass::PatientSummary => codes::CLASS_PATIENT_SUMMARY,
+        }
+    }
+
+    pub fn from_loinc(code: &str) -> Option<Self> {
+        match code.trim() {
+            codes::CLASS_EPRESCRIPTION => Some(DocumentClass::EPrescription),
+            codes::CLASS_PATIENT_SUMMARY => Some(DocumentClass::PatientSummary),
+            _ => None,
+        }
+    }
+}
+
+/// A stored query parameter value: `'v'`, with quotes doubled.
+fn quoted(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+/// The `query:AdhocQueryRequest` for the patient's documents of `class`, addressed to `home`.
+pub fn build_query(patient: &ForeignPatientId, class: DocumentClass, home: &Oid) -> Vec<u8> {
+    let cx = PatientIdentifier::new(patient.root.clone(), patient.extension.clone()).to_cx();
+    let mut w = XmlWriter::new();
+    w.open(
+        "query:AdhocQueryRequest",
+        &[("xmlns:query", QUERY_NS), ("xmlns:rim", RIM_NS)],
+    );
+    w.empty(
+        "query:ResponseOption",
+        &[
+            ("returnComposedObjects", "true"),
+            ("returnType", "LeafClass"),
+        ],
+    );
+    w.open(
+        "rim:AdhocQuery",
+        &[("home", &home.to_urn()), ("id", FIND_DOCUMENTS)],
+    );
+    write_slot(&mut w, "$XDSDocumentEntryPatientId", &[&quoted(&cx)]);
+    write_slot(
+        &mut w,
+        "$XDSDocumentEntryStatus",
+        &[&format!("({})", quoted(STATUS_APPROVED))],
+    );
+    let class_code = format!("{}^^{}", class.loinc(), codes::LOINC);
+    write_slot(
+        &mut w,
+        "$XDSDocumentEntryClassCode",
+        &[&format!("({})", quoted(&class_code))],
+    );
+    w.finish()
+}
+
+/// The `(code, codeContext, is_error)` of each `rs:RegistryError` under `node`.
+fn registry_errors(node: roxmltree::Node<'_, '_>) -> Vec<(String, String, bool)> {
+    children(node, RS_NS, "RegistryErrorList")
+        .flat_map(|l| children(l, RS_NS, "RegistryError"))
+        .map(|e| {
+            (
+                e.attribute("errorCode").unwrap_or("").trim().to_owned(),
+                e.attribute("codeContext")
+                    .map(str::to_owned)
+                    .filter(|c| !c.trim().is_empty())
+                    .unwrap_or_else(|| text_of(e)),
+                e.attribute("severity") == Some(SEVERITY_ERROR),
+            )
+        })
+        .collect()
+}
+
+/// The error a failed registry response stands for.
+fn failure(errors: &[(String, String, bool)], what: &str) -> GatewayError {
+    let hard: Vec<(String, String)> = errors
+        .iter()
+        .filter(|e| e.2)
+        .map(|(c, m, _)| (c.clone(), m.clone()))
+        .collect();
+    let all: Vec<(String, String)> = errors
+        .iter()
+        .map(|(c, m, _)| (c.clone(), m.clone()))
+        .collect();
+    classify_all(&hard)
+        .or_else(|| classify_all(&all))
+        .unwrap_or_else(|| GatewayError::Refused {
+            code: "Failure".into(),
+            message: format!("the foreign NCP answered the {what} with Failure and no error"),
+        })
+}
+
+/// Reads a `query:AdhocQueryResponse`: the documents of `class` (an empty list when the foreign
+/// NCP has none, which it reports as a warning), or the error.
+pub fn parse_query_response(
+    body: &[u8],
+    class: DocumentClass,
+    default_home: &Oid,
+) -> Result<Vec<DocumentRef>, GatewayError> {
+    let bad = |m: &str| GatewayError::Protocol(format!("XCA query answer: {m}"));
+    let doc = xml::parse(body, &Limits::default()).map_err(|e| bad(&e.to_string()))?;
+    let root = doc.root_element();
+    if !root.has_tag_name((QUERY_NS, "AdhocQueryResponse")) {
+        return Err(bad("not an AdhocQueryResponse"));
+    }
+    let status = root.attribute("status").unwrap_or("").trim();
+    let errors = registry_errors(root);
+    if status != SUCCESS && status != PARTIAL_SUCCESS {
+        return Err(failure(&errors, "query"));
+    }
+    if errors.iter().any(|e| e.2) {
+        tracing::info!(
+            errors = errors.len(),
+            "foreign NCP answered the XCA query with partial success"
+        );
+    }
+    let mut out = Vec::new();
+    let Some(list) = child(root, RIM_NS, "RegistryObjectList") else {
+        return Ok(out);
+    };
+    for eo in children(list, RIM_NS, "ExtrinsicObject") {
+        let Some(unique_id) = external_identifier(eo, scheme::UNIQUE_ID).filter(|u| !u.is_empty())
+        else {
+            return Err(bad("a document entry without uniqueId"));
+        };
+        let repository_unique_id = slot_values(eo, "repositoryUniqueId")
+            .into_iter()
+            .next()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| bad("a document entry without repositoryUniqueId"))?;
+        let home_community_id = match eo.attribute("home").filter(|h| !h.trim().is_empty()) {
+            Some(h) => Oid::parse(h).map_err(|_| bad("a document entry with an invalid home"))?,
+            None => default_home.clone(),
+        };
+        let entry_class = classifications(eo, scheme::CLASS_CODE)
+            .into_iter()
+            .next()
+            .and_then(|c| DocumentClass::from_loinc(&c.code));
+        if entry_class.is_some_and(|c| c != class) {
+            continue;
+        }
+        let format_code = classifications(eo, scheme::FORMAT_CODE)
+            .into_iter()
+            .next()
+            .map(|c| c.code)
+            .unwrap_or_default();
+        let pdf =
+            format_code == codes::FORMAT_PDF || eo.attribute("mimeType") == Some("application/pdf");
+        out.push(DocumentRef {
+            document_unique_id: unique_id,
+            repository_unique_id,
+            home_community_id,
+            class,
+            format: if pdf {
+                DocumentFormat::L1Pdf
+            } else {
+                DocumentFormat::L3
+            },
+            title: localized(eo, "Name").filter(|t| !t.is_empty()),
+            description: localized(eo, "Description").filter(|d| !d.is_empty()),
+        });
+    }
+    Ok(out)
+}
+
+/// The `xdsb:RetrieveDocumentSetRequest` for `doc`.
+pub fn build_retrieve(doc: &DocumentRef) -> Vec<u8> {
+    let mut w = XmlWriter::new();
+    w.open(
+        "xdsb:RetrieveDocumentSetRequest",
+        &[("xmlns:xdsb", XDSB_NS)],
+    );
+    w.open("xdsb:DocumentRequest", &[]);
+    w.leaf("xdsb:HomeCommunityId", &[], &doc.home_community_id.to_urn());
+    w.leaf("xdsb:RepositoryUniqueId", &[], &doc.repository_unique_id);
+    w.leaf("xdsb:DocumentUniqueId", &[], &doc.document_unique_id);
+    w.close();
+    w.finish()
+}
+
+/// Reads an `xdsb:RetrieveDocumentSetResponse`: the document asked for (from its MTOM part or
+/// inline base64), or the error.
+pub fn parse_retrieve_response(
+    body: &[u8],
+    attachments: &[Attachment],
+    asked: &DocumentRef,
+) -> Result<RetrievedDocument, GatewayError> {
+    let bad = |m: &str| GatewayError::Protocol(format!("XCA retrieve answer: {m}"));
+    let doc = xml::parse(body, &Limits::default()).map_err(|e| bad(&e.to_string()))?;
+    let root = doc.root_element();
+    if !root.has_tag_name((XDSB_NS, "RetrieveDocumentSetResponse")) {
+        return Err(bad("not a RetrieveDocumentSetResponse"));
+    }
+    let rr = child(root, RS_NS, "RegistryResponse").ok_or_else(|| bad("no RegistryResponse"))?;
+    let status = rr.attribute("status").unwrap_or("").trim();
+    let errors = registry_errors(rr);
+    let responses: Vec<_> = children(root, XDSB_NS, "DocumentResponse").collect();
+    if (status != SUCCESS && status != PARTIAL_SUCCESS) || responses.is_empty() {
+        if errors.is_empty() && status == SUCCESS {
+            return Err(classify(
+                "XDSMissingDocument",
+                "the foreign NCP answered without the document",
+            ));
+        }
+        return Err(failure(&errors, "retrieve"));
+    }
+    let field = |n: roxmltree::Node<'_, '_>, name: &str| {
+        child(n, XDSB_NS, name).map(text_of).unwrap_or_default()
+    };
+    let response = responses
+        .iter()
+        .find(|r| field(**r, "DocumentUniqueId") == asked.document_unique_id)
+        .ok_or_else(|| bad("no DocumentResponse for the document asked for"))?;
+    let content = child(*response, XDSB_NS, "Document").ok_or_else(|| bad("no Document"))?;
+    let bytes = match child(content, XOP_NS, "Include") {
+        Some(inc) => {
+            let cid = inc
+                .attribute("href")
+                .and_then(cid_from_href)
+                .ok_or_else(|| bad("an xop:Include without a cid: href"))?;
+            attachments
+                .iter()
+                .find(|a| a.content_id == cid)
+                .map(|a| a.data.clone())
+                .ok_or_else(|| bad("an xop:Include names no MIME part"))?
+        }
+        None => {
+            let text: Vec<u8> = content
+                .children()
+                .filter(|c| c.is_text())
+                .flat_map(|c| c.text().unwrap_or("").bytes())
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|_| bad("the Document is not base64"))?
+        }
+    };
+    if bytes.is_empty() {
+        return Err(bad("an empty Document"));
+    }
+    let mime_type = Some(field(*response, "mimeType"))
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "text/xml".to_owned());
+    Ok(RetrievedDocument { bytes, mime_type })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ihe::errors::{EhdsiError, RegistryError};
+    use crate::ihe::xca::{
+        build_query_response, build_retrieve_response, parse_query, parse_retrieve,
+        RetrievedDocument as Served, ReturnType, Transfer,
+    };
+
+    fn oid(s: &str) -> Oid {
+        Oid::parse(s).unwrap()
+    }
+
+    fn patient() -> ForeignPatientId {
+        ForeignPatientId {
+            root: oid("2.16.17.710.850.1000.990.1.1000"),
+            extension: "1-1234-W8".into(),
+        }
+    }
+
+    #[test]
+    fn the_query_reads_back() {
+        let q = parse_query(&build_query(
+            &patient(),
+            DocumentClass::EPrescription,
+            &oid("2.16.17.710.850.1000.990.1"),
+        ))
+        .unwrap();
+        assert_eq!(q.patient.extension, "1-1234-W8");
+        assert_eq!(q.class_codes[0].code, "57833-6");
+        assert_eq!(q.home_community_id, Some(oid("2.16.17.710.850.1000.990.1")));
+    }
+
+    #[test]
+    fn consent_and_no_documents() {
+        let body = build_query_response(
+            &[],
+            &[RegistryError::ehdsi(EhdsiError::NoConsent)],
+            ReturnType::LeafClass,
+        );
+        let e =
+            parse_query_response(&body, DocumentClass::PatientSummary, &oid("1.2")).unwrap_err();
+        assert!(matches!(e, GatewayError::NoConsent(_)), "{e:?}");
+        let body = build_query_response(
+            &[],
+            &[RegistryError::ehdsi(EhdsiError::EPrescriptionsNotFound)],
+            ReturnType::LeafClass,
+        );
+        assert_eq!(
+            parse_query_response(&body, DocumentClass::EPrescription, &oid("1.2")),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn retrieve_inline_and_mtom() {
+        let doc = DocumentRef {
+            document_unique_id: "2.16.17.710.850.1000.990.1^3000".into(),
+            repository_unique_id: "2.16.17.710.850.1000.990.1".into(),
+            home_community_id: oid("2.16.17.710.850.1000.990.1"),
+            class: DocumentClass::EPrescription,
+            format: DocumentFormat::L3,
+            title: None,
+            description: None,
+        };
+        let req = parse_retrieve(&build_retrieve(&doc)).unwrap();
+        assert_eq!(req.documents[0].document_unique_id, doc.document_unique_id);
+        let served = Served {
+            home_community_id: doc.home_community_id.clone(),
+            repository_unique_id: oid(&doc.repository_unique_id),
+            document_unique_id: doc.document_unique_id.clone(),
+            mime_type: "text/xml".into(),
+            bytes: b"<ClinicalDocument/>".to_vec(),
+        };
+        for transfer in [Transfer::Inline, Transfer::Mtom] {
+            let r = build_retrieve_response(std::slice::from_ref(&served), &[], transfer, "seed");
+            let got = parse_retrieve_response(&r.body, &r.attachments, &doc).unwrap();
+            assert_eq!(got.bytes, served.bytes, "{transfer:?}");
+            assert_eq!(got.mime_type, "text/xml");
+        }
+        let r = build_retrieve_response(
+            &[],
+            &[RegistryError::ehdsi(
+                EhdsiError::ErrorEdNotDispensableEPrescription,
+            )],
+            Transfer::Inline,
+            "s",
+        );
+        let e = parse_retrieve_response(&r.body, &r.attachments, &doc).unwrap_err();
+        assert!(matches!(e, GatewayError::NotDispensable(_)), "{e:?}");
+    }
+}
