@@ -86,7 +86,11 @@ fn fhir_json(status: StatusCode, body: &Value) -> Response {
 }
 
 fn outcome(status: StatusCode, code: &str, message: &str) -> Response {
-    let severity = if status.is_server_error() { "fatal" } else { "error" };
+    let severity = if status.is_server_error() {
+        "fatal"
+    } else {
+        "error"
+    };
     fhir_json(status, &operation_outcome(severity, code, message))
 }
 
@@ -156,7 +160,9 @@ pub fn error_response(e: &ServiceError) -> Response {
                 GatewayError::NoConsent(m) => (
                     S::FORBIDDEN,
                     "forbidden",
-                    format!("the patient has not consented to {country} sharing their data abroad: {m}"),
+                    format!(
+                        "the patient has not consented to {country} sharing their data abroad: {m}"
+                    ),
                 ),
                 GatewayError::NotDispensable(m) => (
                     S::CONFLICT,
@@ -275,7 +281,11 @@ async fn search_patient(
         );
     };
     if value.trim().is_empty() {
-        return outcome(StatusCode::BAD_REQUEST, "invalid", "the identifier has no value");
+        return outcome(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "the identifier has no value",
+        );
     }
     let country = match q.country.as_deref().map(CountryCode::parse) {
         None => None,
@@ -299,12 +309,9 @@ async fn search_patient(
             let mut warnings = Vec::new();
             for (key, p) in found {
                 match key.to_fhir_id() {
-                    Ok(id) => entries.push(fhir::entry(
-                        &b,
-                        fhir::patient(&id, &key, &p),
-                        None,
-                        "match",
-                    )),
+                    Ok(id) => {
+                        entries.push(fhir::entry(&b, fhir::patient(&id, &key, &p), None, "match"))
+                    }
                     Err(e) => warnings.push(e.to_string()),
                 }
             }
@@ -347,11 +354,7 @@ async fn search_prescriptions(
         Ok(k) => k,
         Err(r) => return r,
     };
-    match api
-        .service
-        .prescriptions(&ctx, &base(&headers), &key)
-        .await
-    {
+    match api.service.prescriptions(&ctx, &base(&headers), &key).await {
         Ok(found) => fhir_json(StatusCode::OK, &found_bundle("searchset", found)),
         Err(e) => error_response(&e),
     }
@@ -387,7 +390,9 @@ async fn read_binary(
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
-    let content_type = binary["contentType"].as_str().unwrap_or("application/octet-stream");
+    let content_type = binary["contentType"]
+        .as_str()
+        .unwrap_or("application/octet-stream");
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|h| h.to_str().ok())
@@ -428,9 +433,10 @@ async fn dispense(
         Ok(md) => {
             let id = md["id"].as_str().unwrap_or_default().to_owned();
             let mut r = fhir_json(StatusCode::CREATED, &md);
-            if let Ok(loc) =
-                header::HeaderValue::from_str(&format!("{}/MedicationDispense/{id}", base(&headers)))
-            {
+            if let Ok(loc) = header::HeaderValue::from_str(&format!(
+                "{}/MedicationDispense/{id}",
+                base(&headers)
+            )) {
                 r.headers_mut().insert(header::LOCATION, loc);
             }
             r

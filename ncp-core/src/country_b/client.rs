@@ -63,7 +63,9 @@ impl ForeignNcpClient for ForeignGateway {
         patient: &'a ForeignPatientId,
         class: DocumentClass,
     ) -> BoxFuture<'a, Result<Vec<DocumentRef>, GatewayError>> {
-        Box::pin(ForeignGateway::list_documents(self, ncp, user, patient, class))
+        Box::pin(ForeignGateway::list_documents(
+            self, ncp, user, patient, class,
+        ))
     }
 
     fn retrieve<'a>(

@@ -213,7 +213,10 @@ impl CountryBConfig {
             ("country_b.client_key", &self.client_key),
             ("country_b.saml_cert", &self.saml_cert),
             ("country_b.saml_key", &self.saml_key),
-            ("country_b.user_token.public_key", &self.user_token.public_key),
+            (
+                "country_b.user_token.public_key",
+                &self.user_token.public_key,
+            ),
         ] {
             if !path.is_file() {
                 err(key.into(), format!("file not found: {}", path.display()));

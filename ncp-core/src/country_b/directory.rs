@@ -119,11 +119,17 @@ mod tests {
         let ee = CountryCode::parse("EE").unwrap();
         let d = dir();
         assert_eq!(
-            d.ncp_for(ee, Service::PatientSummary).unwrap().xca_url.as_str(),
+            d.ncp_for(ee, Service::PatientSummary)
+                .unwrap()
+                .xca_url
+                .as_str(),
             "https://ee/ps"
         );
         assert_eq!(
-            d.ncp_for(ee, Service::Eprescription).unwrap().xca_url.as_str(),
+            d.ncp_for(ee, Service::Eprescription)
+                .unwrap()
+                .xca_url
+                .as_str(),
             "https://ee/ep"
         );
         assert_eq!(
@@ -140,10 +146,7 @@ mod tests {
         let d = dir();
         let ee = CountryCode::parse("EE").unwrap();
         let e = d.ncp_for(ee, Service::Edispensation).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "EE does not offer eDispensation (XDR)"
-        );
+        assert_eq!(e.to_string(), "EE does not offer eDispensation (XDR)");
         let fr = CountryCode::parse("FR").unwrap();
         assert_eq!(
             d.ncp_for(fr, Service::Eprescription).unwrap_err(),

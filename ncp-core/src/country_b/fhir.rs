@@ -216,8 +216,18 @@ mod tests {
         let b = bundle(
             "searchset",
             vec![
-                entry(base, json!({"resourceType": "Patient", "id": "p"}), None, "match"),
-                entry(base, json!({"resourceType": "Binary", "id": "b"}), Some("urn:uuid:b"), "include"),
+                entry(
+                    base,
+                    json!({"resourceType": "Patient", "id": "p"}),
+                    None,
+                    "match",
+                ),
+                entry(
+                    base,
+                    json!({"resourceType": "Binary", "id": "b"}),
+                    Some("urn:uuid:b"),
+                    "include",
+                ),
             ],
             None,
         );

@@ -7,7 +7,6 @@
 //!   [`config::CountryBConfig`] (`[country_b]`); [`audit`], [`cache`], [`fhir`], [`patient_id`]
 //!   its parts.
 
-pub mod foreign_gateway;
 pub mod api;
 pub mod audit;
 pub mod cache;
@@ -15,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod directory;
 pub mod fhir;
+pub mod foreign_gateway;
 pub mod patient_id;
 pub mod service;
 pub mod token;

@@ -32,10 +32,7 @@ impl PatientKey {
     pub fn to_fhir_id(&self) -> Result<String, PatientIdError> {
         let ext = &self.id.extension;
         let mut s = format!("{}-{}-", self.country, self.id.root.as_str());
-        let plain = !ext.is_empty()
-            && ext
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let plain = !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if plain {
             s.push_str(ext);
         } else {
@@ -116,7 +113,15 @@ mod tests {
 
     #[test]
     fn bad_ids_are_refused() {
-        for bad in ["", "EE", "EE-1.2.3", "EE-1.2.3-", "Sweden-1.2-3", "EE-x.y-3", "EE-1.2-.4"] {
+        for bad in [
+            "",
+            "EE",
+            "EE-1.2.3",
+            "EE-1.2.3-",
+            "Sweden-1.2-3",
+            "EE-x.y-3",
+            "EE-1.2-.4",
+        ] {
             assert!(PatientKey::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(

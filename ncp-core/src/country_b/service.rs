@@ -163,7 +163,14 @@ impl CountryB {
         error: GatewayError,
     ) -> ServiceError {
         if let Err(e) = self
-            .audit(ctx, event, ncp, patient, Vec::new(), Some(error.to_string()))
+            .audit(
+                ctx,
+                event,
+                ncp,
+                patient,
+                Vec::new(),
+                Some(error.to_string()),
+            )
             .await
         {
             return e;
@@ -239,11 +246,7 @@ impl CountryB {
         warnings: &mut Vec<String>,
     ) -> Result<Vec<(DocumentRef, String)>, ServiceError> {
         let user = ctx.user.hcp_user();
-        let refs = match self
-            .client
-            .list_documents(ncp, &user, &key.id, class)
-            .await
-        {
+        let refs = match self.client.list_documents(ncp, &user, &key.id, class).await {
             Ok(r) => r,
             Err(e) => {
                 return Err(self
@@ -255,8 +258,15 @@ impl CountryB {
             .iter()
             .map(|r| ObjectRef::Document(r.document_unique_id.clone()))
             .collect();
-        self.audit(ctx, EventType::DocumentList, ncp, Some(&key.id), objects, None)
-            .await?;
+        self.audit(
+            ctx,
+            EventType::DocumentList,
+            ncp,
+            Some(&key.id),
+            objects,
+            None,
+        )
+        .await?;
         let mut docs = Vec::new();
         for r in refs {
             match self.client.retrieve(ncp, &user, &key.id, &r).await {
@@ -313,7 +323,13 @@ impl CountryB {
         let ncp = self.route(key.country, Service::Eprescription)?;
         let mut found = Found::default();
         let docs = self
-            .fetch(ctx, &ncp, key, DocumentClass::EPrescription, &mut found.warnings)
+            .fetch(
+                ctx,
+                &ncp,
+                key,
+                DocumentClass::EPrescription,
+                &mut found.warnings,
+            )
             .await?;
         let mut seen = HashSet::new();
         let mut pdfs: Vec<Value> = Vec::new();
@@ -332,7 +348,9 @@ impl CountryB {
                         );
                         if seen.insert(format!("Binary/{id}")) {
                             pdfs.push(binary.clone());
-                            found.entries.push(fhir::entry(base, binary, None, "include"));
+                            found
+                                .entries
+                                .push(fhir::entry(base, binary, None, "include"));
                         }
                     }
                     Err(e) => found.warnings.push(format!(
@@ -353,7 +371,8 @@ impl CountryB {
                     };
                     for e in bundle["entry"].as_array().cloned().unwrap_or_default() {
                         let res = &e["resource"];
-                        let (Some(t), Some(id)) = (res["resourceType"].as_str(), res["id"].as_str())
+                        let (Some(t), Some(id)) =
+                            (res["resourceType"].as_str(), res["id"].as_str())
                         else {
                             continue;
                         };
@@ -384,9 +403,12 @@ impl CountryB {
                             }
                             "include"
                         };
-                        found
-                            .entries
-                            .push(fhir::entry(base, res.clone(), e["fullUrl"].as_str(), mode));
+                        found.entries.push(fhir::entry(
+                            base,
+                            res.clone(),
+                            e["fullUrl"].as_str(),
+                            mode,
+                        ));
                     }
                 }
             }
@@ -443,7 +465,13 @@ impl CountryB {
         let ncp = self.route(key.country, Service::PatientSummary)?;
         let mut found = Found::default();
         let docs = self
-            .fetch(ctx, &ncp, key, DocumentClass::PatientSummary, &mut found.warnings)
+            .fetch(
+                ctx,
+                &ncp,
+                key,
+                DocumentClass::PatientSummary,
+                &mut found.warnings,
+            )
             .await?;
         let mut seen = HashSet::new();
         for (r, xml) in docs {
@@ -454,8 +482,13 @@ impl CountryB {
                 "contentType": "application/hl7-v3+xml",
                 "data": base64::engine::general_purpose::STANDARD.encode(xml.as_bytes()),
             });
-            self.cache
-                .put(&ctx.user.hsa_id, &cda_id, Cached::Binary { binary: cda.clone() });
+            self.cache.put(
+                &ctx.user.hsa_id,
+                &cda_id,
+                Cached::Binary {
+                    binary: cda.clone(),
+                },
+            );
             let mut content = vec![json!({ "attachment": {
                 "contentType": "application/hl7-v3+xml",
                 "url": format!("Binary/{cda_id}"),
@@ -469,8 +502,13 @@ impl CountryB {
                 match cda_fhir_transform::to_fhir::l1_to_binary(&xml) {
                     Ok(pdf) => {
                         let id = pdf["id"].as_str().unwrap_or_default().to_owned();
-                        self.cache
-                            .put(&ctx.user.hsa_id, &id, Cached::Binary { binary: pdf.clone() });
+                        self.cache.put(
+                            &ctx.user.hsa_id,
+                            &id,
+                            Cached::Binary {
+                                binary: pdf.clone(),
+                            },
+                        );
                         content.push(json!({ "attachment": {
                             "contentType": "application/pdf",
                             "url": format!("Binary/{id}"),
@@ -518,7 +556,9 @@ impl CountryB {
                 "custodian": { "display": format!("NCP {}", key.country) },
                 "content": content,
             });
-            found.entries.push(fhir::entry(base, doc_ref, None, "match"));
+            found
+                .entries
+                .push(fhir::entry(base, doc_ref, None, "match"));
             found.entries.push(fhir::entry(base, cda, None, "include"));
             for x in extra {
                 found.entries.push(fhir::entry(base, x, None, "include"));
@@ -562,8 +602,11 @@ impl CountryB {
         let dispense_id = uuid::Uuid::new_v4().to_string();
         let bundle = dispensation_bundle(&dispense_id, body, &request, &source, &ctx.user)?;
         let now = Utc::now().fixed_offset();
-        let cda = cda_fhir_transform::to_cda::edispensation(&bundle, &self.identity.cda_options(now))
-            .map_err(|e| ServiceError::Unprocessable(format!("no eDispensation can be written: {e}")))?;
+        let cda =
+            cda_fhir_transform::to_cda::edispensation(&bundle, &self.identity.cda_options(now))
+                .map_err(|e| {
+                    ServiceError::Unprocessable(format!("no eDispensation can be written: {e}"))
+                })?;
         let ack = match self
             .client
             .submit_dispensation(&ncp, &ctx.user.hcp_user(), &key.id, &cda, false)
@@ -593,8 +636,15 @@ impl CountryB {
                 errors: ack.foreign_errors,
             });
         }
-        self.audit(ctx, EventType::DispensationSubmit, &ncp, Some(&key.id), objects, None)
-            .await?;
+        self.audit(
+            ctx,
+            EventType::DispensationSubmit,
+            &ncp,
+            Some(&key.id),
+            objects,
+            None,
+        )
+        .await?;
         let md = resource_of(&bundle, "MedicationDispense").unwrap_or_default();
         self.cache.put(
             &ctx.user.hsa_id,
@@ -668,8 +718,15 @@ impl CountryB {
                 errors: ack.foreign_errors,
             });
         }
-        self.audit(ctx, EventType::DispensationDiscard, &ncp, Some(&key.id), objects, None)
-            .await?;
+        self.audit(
+            ctx,
+            EventType::DispensationDiscard,
+            &ncp,
+            Some(&key.id),
+            objects,
+            None,
+        )
+        .await?;
         let md = resource_of(&bundle, "MedicationDispense").unwrap_or_default();
         self.cache.put(
             &ctx.user.hsa_id,
@@ -732,7 +789,8 @@ fn dispensation_bundle(
     let patient_ref = request["subject"]["reference"]
         .as_str()
         .ok_or_else(|| bad("the prescription names no patient"))?;
-    let patient = by_ref(patient_ref).ok_or_else(|| bad("the prescription's patient is missing"))?;
+    let patient =
+        by_ref(patient_ref).ok_or_else(|| bad("the prescription's patient is missing"))?;
     let prescribed_ref = request["medicationReference"]["reference"].as_str();
     let prescribed = prescribed_ref.and_then(by_ref);
 
@@ -742,12 +800,14 @@ fn dispensation_bundle(
         .and_then(|o| o.remove("contained"))
         .and_then(|c| c.as_array().cloned())
         .unwrap_or_default();
-    let med_ref = md["medicationReference"]["reference"].as_str().map(str::to_owned);
+    let med_ref = md["medicationReference"]["reference"]
+        .as_str()
+        .map(str::to_owned);
     let dispensed = match med_ref.as_deref() {
         Some(r) if r.starts_with('#') => Some(
             contained
                 .iter()
-                .find(|c| c["resourceType"] == "Medication" && c["id"] == &r[1..])
+                .find(|c| c["resourceType"] == "Medication" && c["id"] == r[1..])
                 .cloned()
                 .ok_or_else(|| bad("MedicationDispense.medicationReference: no such contained Medication"))?,
         ),
@@ -776,7 +836,9 @@ fn dispensation_bundle(
             url
         }
         (None, Some(r), Some(_)) => r.to_owned(),
-        _ => return Err(bad("the prescription names no Medication: send the dispensed one as contained Medication")),
+        _ => return Err(bad(
+            "the prescription names no Medication: send the dispensed one as contained Medication",
+        )),
     };
     let role_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
     let pr_url = format!("urn:uuid:{}", uuid::Uuid::new_v4());
@@ -788,7 +850,10 @@ fn dispensation_bundle(
     obj.insert("id".into(), dispense_id.into());
     obj.insert("status".into(), "completed".into());
     obj.insert("subject".into(), json!({ "reference": patient_ref }));
-    obj.insert("medicationReference".into(), json!({ "reference": medication_url }));
+    obj.insert(
+        "medicationReference".into(),
+        json!({ "reference": medication_url }),
+    );
     obj.insert(
         "authorizingPrescription".into(),
         json!([{ "reference": request_url(source, request).unwrap_or_default() }]),
@@ -847,7 +912,10 @@ fn dispensation_bundle(
 fn request_url(source: &Value, request: &Value) -> Option<String> {
     source["entry"].as_array().and_then(|es| {
         es.iter()
-            .find(|e| e["resource"]["id"] == request["id"] && e["resource"]["resourceType"] == "MedicationRequest")
+            .find(|e| {
+                e["resource"]["id"] == request["id"]
+                    && e["resource"]["resourceType"] == "MedicationRequest"
+            })
             .and_then(|e| e["fullUrl"].as_str().map(str::to_owned))
     })
 }

@@ -141,7 +141,9 @@ impl SwedishUser {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("no user token: send `Authorization: Bearer <token>` signed by the Swedish identity issuer")]
+    #[error(
+        "no user token: send `Authorization: Bearer <token>` signed by the Swedish identity issuer"
+    )]
     Missing,
     #[error("the user token is not valid: {0}")]
     Invalid(String),
@@ -192,10 +194,7 @@ impl TokenVerifier {
     pub fn new(cfg: &UserTokenConfig, public_key_pem: &[u8]) -> Result<Self, VerifierError> {
         let (alg, key) = match cfg.algorithm {
             TokenAlgorithm::ES256 => (Algorithm::ES256, DecodingKey::from_ec_pem(public_key_pem)),
-            TokenAlgorithm::RS256 => (
-                Algorithm::RS256,
-                DecodingKey::from_rsa_pem(public_key_pem),
-            ),
+            TokenAlgorithm::RS256 => (Algorithm::RS256, DecodingKey::from_rsa_pem(public_key_pem)),
         };
         let key = key.map_err(|e| VerifierError(e.to_string()))?;
         let mut validation = Validation::new(alg);
@@ -233,7 +232,9 @@ impl TokenVerifier {
                 ErrorKind::MissingRequiredClaim(c) => {
                     TokenError::Invalid(format!("missing claim {c}"))
                 }
-                ErrorKind::Json(_) => TokenError::Invalid("missing or malformed user claims".into()),
+                ErrorKind::Json(_) => {
+                    TokenError::Invalid("missing or malformed user claims".into())
+                }
                 _ => TokenError::Invalid("malformed token".into()),
             },
         )?;
@@ -247,8 +248,9 @@ impl TokenVerifier {
             role: "user of another role than pharmacist, doctor or nurse",
             operation: "use the FHIR API",
         })?;
-        let purpose = PurposeOfUse::parse(&c.purpose)
-            .ok_or_else(|| TokenError::BadClaim("a purpose other than TREATMENT or EMERGENCY".into()))?;
+        let purpose = PurposeOfUse::parse(&c.purpose).ok_or_else(|| {
+            TokenError::BadClaim("a purpose other than TREATMENT or EMERGENCY".into())
+        })?;
         let name = c.name.trim().to_owned();
         if name.is_empty() || c.organisation.trim().is_empty() {
             return Err(TokenError::BadClaim("an empty name or organisation".into()));
@@ -354,10 +356,16 @@ pub(crate) mod tests {
         assert_eq!(v.verify(&sign(&private, &c)), Err(TokenError::Expired));
         let mut c = claims("doctor");
         c["iss"] = json!("https://evil.test");
-        assert!(matches!(v.verify(&sign(&private, &c)), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            v.verify(&sign(&private, &c)),
+            Err(TokenError::Invalid(_))
+        ));
         let mut c = claims("doctor");
         c["sub"] = json!("not an hsa id");
-        assert!(matches!(v.verify(&sign(&private, &c)), Err(TokenError::BadClaim(_))));
+        assert!(matches!(
+            v.verify(&sign(&private, &c)),
+            Err(TokenError::BadClaim(_))
+        ));
         assert!(v
             .verify(&sign(&private, &claims("janitor")))
             .unwrap_err()
