@@ -45,6 +45,8 @@ use crate::soap::{
 pub struct CountryAEndpoints {
     pub service: CountryA,
     pub trust: SigningTrust,
+    /// Assertions already verified against `trust` (see [`security::VerificationCache`]).
+    pub verified: security::VerificationCache,
     pub policy: AssertionPolicy,
     pub audit: Arc<dyn AuditSink>,
     pub limits: Limits,
@@ -91,6 +93,7 @@ impl CountryAEndpoints {
         Ok(CountryAEndpoints {
             service,
             trust,
+            verified: security::VerificationCache::new(),
             policy,
             audit: Arc::new(MemoryAudit::new()),
             limits: Limits {
@@ -231,22 +234,27 @@ fn verify(
     req: &SoapRequest,
     needs: security::Transaction,
 ) -> Result<VerifiedCaller, Response> {
-    let caller =
-        security::verify_assertions(&req.envelope, &ep.trust, &ep.policy, Utc::now(), needs)
-            .map_err(|e| {
-                let subcode = match e.ehdsi_code() {
-                    "4704" => "FailedCheck",
-                    "4703" => "FailedAuthentication",
-                    _ => "InvalidSecurity",
-                };
-                let f = Fault::sender(e.message())
-                    .with_subcode(soap::fault::QName::wsse(subcode))
-                    .with_ehdsi(
-                        EhdsiError::from_code(e.ehdsi_code())
-                            .unwrap_or(EhdsiError::ErrorSecGeneric),
-                    );
-                fault(Some(req), &f)
-            })?;
+    let caller = security::verify_assertions_cached(
+        &req.envelope,
+        &ep.trust,
+        &ep.verified,
+        &ep.policy,
+        Utc::now(),
+        needs,
+    )
+    .map_err(|e| {
+        let subcode = match e.ehdsi_code() {
+            "4704" => "FailedCheck",
+            "4703" => "FailedAuthentication",
+            _ => "InvalidSecurity",
+        };
+        let f = Fault::sender(e.message())
+            .with_subcode(soap::fault::QName::wsse(subcode))
+            .with_ehdsi(
+                EhdsiError::from_code(e.ehdsi_code()).unwrap_or(EhdsiError::ErrorSecGeneric),
+            );
+        fault(Some(req), &f)
+    })?;
     if peer.country != Some(caller.country) {
         tracing::info!(
             signer = %caller.country,

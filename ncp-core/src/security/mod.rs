@@ -27,6 +27,7 @@
 //! `envelope_xml` is the SOAP envelope as XML (for MTOM/XOP messages, the root MIME part).
 
 mod assertion;
+mod cache;
 mod errors;
 mod issue;
 mod policy;
@@ -42,6 +43,7 @@ pub use assertion::{
     FacilityType, HcpClaims, HcpRole, PatientRef, Permission, PurposeOfUse, TrcClaims,
     EHDSI_AUDIENCE, HCP_QUALIFIER, HCP_ROLES, TRC_QUALIFIER,
 };
+pub use cache::VerificationCache;
 pub use errors::{code_text, AssertionKind, SecurityError, SignatureFailure};
 pub use issue::{
     issue_hcp_assertion, issue_trc_assertion, sign_assertion, unsigned_hcp_assertion,
@@ -108,6 +110,105 @@ pub fn check_trc_patient(
     }
 }
 
+struct Verified {
+    node: Node,
+    id: String,
+    common: Common,
+    country: CountryCode,
+    certs_valid: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// One assertion, its signature verified, ready for the checks of [`decide`]. The claims were
+/// read eagerly but their error counts only where the checks reach them.
+struct Checked<C> {
+    id: String,
+    issuer: String,
+    common: Common,
+    country: CountryCode,
+    claims: Result<C, SecurityError>,
+}
+
+/// As [`verify_assertions`], remembering the assertions it verified in `cache` and answering
+/// from it when the same assertions come again (see [`cache`] for why that is safe). Every check
+/// that depends on the request, the clock or the policy runs on every call.
+pub fn verify_assertions_cached(
+    envelope: &[u8],
+    trust: &SigningTrust,
+    cache: &VerificationCache,
+    policy: &AssertionPolicy,
+    now: DateTime<Utc>,
+    needs: Transaction,
+) -> Result<VerifiedCaller, SecurityError> {
+    let result = verify_with_cache(envelope, trust, cache, policy, now, needs);
+    log_outcome(&result, needs);
+    result
+}
+
+fn log_outcome(result: &Result<VerifiedCaller, SecurityError>, needs: Transaction) {
+    match result {
+        Ok(caller) => tracing::debug!(
+            country = %caller.country,
+            hcp_assertion = %caller.hcp_assertion_id,
+            transaction = ?needs,
+            "SAML assertions verified"
+        ),
+        Err(e) => tracing::info!(
+            code = e.ehdsi_code(),
+            reason = %e,
+            transaction = ?needs,
+            "SAML assertions refused"
+        ),
+    }
+}
+
+fn verify_with_cache(
+    envelope: &[u8],
+    trust: &SigningTrust,
+    cache: &VerificationCache,
+    policy: &AssertionPolicy,
+    now: DateTime<Utc>,
+    needs: Transaction,
+) -> Result<VerifiedCaller, SecurityError> {
+    let Some(found) = cache::locate(envelope) else {
+        return verify_inner(envelope, trust, policy, now, needs, None);
+    };
+    let hit = |l: &Option<cache::Located>| {
+        l.as_ref()
+            .map(|l| cache.get(&l.key, trust, now).filter(|v| v.id == l.id))
+    };
+    let (hcp, trc) = (hit(&found.hcp), hit(&found.trc));
+    let all_known = matches!(hcp, Some(Some(_))) && !matches!(trc, Some(None));
+    if !all_known || (needs.needs_trc() && trc.is_none()) {
+        return verify_inner(envelope, trust, policy, now, needs, Some((cache, &found)));
+    }
+    let hcp = hcp.flatten().and_then(|v| match v.claims {
+        cache::Claims::Hcp(c) => Some(Checked {
+            id: v.id,
+            issuer: v.common.issuer.clone(),
+            common: v.common,
+            country: v.country,
+            claims: Ok(c),
+        }),
+        cache::Claims::Trc(_) => None,
+    });
+    let trc = trc.flatten().map(|v| match v.claims {
+        cache::Claims::Trc(c) => Some(Checked {
+            id: v.id,
+            issuer: v.common.issuer.clone(),
+            common: v.common,
+            country: v.country,
+            claims: Ok(c),
+        }),
+        cache::Claims::Hcp(_) => None,
+    });
+    match (hcp, trc) {
+        (Some(hcp), None) => decide(hcp, None, policy, now, needs),
+        (Some(hcp), Some(Some(trc))) => decide(hcp, Some(trc), policy, now, needs),
+        // A kind other than remembered: let the full verification word it.
+        _ => verify_inner(envelope, trust, policy, now, needs, None),
+    }
+}
+
 /// Verifies the eHDSI assertions in the `wsse:Security` header of a SOAP `envelope` for the
 /// transaction `needs`: signatures (against `trust` only), validity at `now`, audience, issuer,
 /// the HCP's role, purpose of use and permissions, and for XCA/XDR the TRC assertion (signed by
@@ -122,29 +223,9 @@ pub fn verify_assertions(
     now: DateTime<Utc>,
     needs: Transaction,
 ) -> Result<VerifiedCaller, SecurityError> {
-    let result = verify_inner(envelope, trust, policy, now, needs);
-    match &result {
-        Ok(caller) => tracing::debug!(
-            country = %caller.country,
-            hcp_assertion = %caller.hcp_assertion_id,
-            transaction = ?needs,
-            "SAML assertions verified"
-        ),
-        Err(e) => tracing::info!(
-            code = e.ehdsi_code(),
-            reason = %e,
-            transaction = ?needs,
-            "SAML assertions refused"
-        ),
-    }
+    let result = verify_inner(envelope, trust, policy, now, needs, None);
+    log_outcome(&result, needs);
     result
-}
-
-struct Verified {
-    node: Node,
-    id: String,
-    common: Common,
-    country: CountryCode,
 }
 
 fn verify_inner(
@@ -153,6 +234,7 @@ fn verify_inner(
     policy: &AssertionPolicy,
     now: DateTime<Utc>,
     needs: Transaction,
+    remember: Option<(&VerificationCache, &cache::Found)>,
 ) -> Result<VerifiedCaller, SecurityError> {
     xmldsig::init();
     let doc = parse(envelope)?;
@@ -182,8 +264,60 @@ fn verify_inner(
         .map(|n| verify_one(&doc, &root, n, AssertionKind::Trc, trust, now))
         .transpose()?;
 
+    let hcp_claims = read_hcp(&hcp.node, &hcp.common);
+    let trc_claims = trc.as_ref().map(|t| read_trc(&t.node, &t.common));
+    if let Some((cache, found)) = remember {
+        let keep = |located: &Option<cache::Located>, v: &Verified, claims: cache::Claims| {
+            if let (Some(l), Some(certs_valid)) = (located, v.certs_valid) {
+                if l.id == v.id {
+                    cache.put(
+                        l.key,
+                        trust,
+                        cache::VerifiedAssertion {
+                            id: v.id.clone(),
+                            common: v.common.clone(),
+                            country: v.country,
+                            claims,
+                            certs_valid,
+                        },
+                    );
+                }
+            }
+        };
+        if let Ok(c) = &hcp_claims {
+            keep(&found.hcp, &hcp, cache::Claims::Hcp(c.clone()));
+        }
+        if let (Some(t), Some(Ok(c))) = (&trc, &trc_claims) {
+            keep(&found.trc, t, cache::Claims::Trc(c.clone()));
+        }
+    }
+    let hcp = checked(hcp, hcp_claims);
+    let trc = trc.zip(trc_claims).map(|(t, claims)| checked(t, claims));
+    decide(hcp, trc, policy, now, needs)
+}
+
+fn checked<C>(v: Verified, claims: Result<C, SecurityError>) -> Checked<C> {
+    Checked {
+        issuer: v.common.issuer.clone(),
+        id: v.id,
+        common: v.common,
+        country: v.country,
+        claims,
+    }
+}
+
+/// The checks that do not depend on the signatures, in the order their refusals take
+/// precedence: the HCP assertion's conditions, its claims, the TRC's signer, conditions, claims
+/// and link to the HCP assertion, purpose of use, then the permissions for `needs`.
+fn decide(
+    hcp: Checked<HcpClaims>,
+    trc: Option<Checked<TrcClaims>>,
+    policy: &AssertionPolicy,
+    now: DateTime<Utc>,
+    needs: Transaction,
+) -> Result<VerifiedCaller, SecurityError> {
     let hcp_valid_until = check_conditions(&hcp.common, AssertionKind::Hcp, policy, now)?;
-    let hcp_claims = read_hcp(&hcp.node, &hcp.common)?;
+    let hcp_claims = hcp.claims?;
     let mut valid_until = hcp_valid_until;
     let mut trc_claims = None;
     let mut trc_id = None;
@@ -200,7 +334,7 @@ fn verify_inner(
             policy,
             now,
         )?);
-        let claims = read_trc(&trc.node, &trc.common)?;
+        let claims = trc.claims?;
         if claims.hcp_assertion_ref != hcp.id || claims.subject_id != hcp_claims.subject_id {
             return Err(SecurityError::TrcNotForHcp);
         }
@@ -214,7 +348,7 @@ fn verify_inner(
     Ok(VerifiedCaller {
         hcp: hcp_claims,
         hcp_assertion_id: hcp.id,
-        hcp_issuer: hcp.common.issuer,
+        hcp_issuer: hcp.issuer,
         country: hcp.country,
         trc: trc_claims,
         trc_assertion_id: trc_id,
@@ -313,23 +447,27 @@ fn verify_one(
         return Err(sig_err(SignatureFailure::UntrustedSigner));
     }
     let mut failure = SignatureFailure::Invalid;
-    let mut country = None;
+    let mut signed_by = None;
     for signer in &candidates {
         match xmldsig::verify(&sig, &id, &signer.der) {
             Ok(()) => {
-                country = Some(signer.country);
+                signed_by = Some(signer);
                 break;
             }
             Err(f) => failure = f,
         }
     }
-    let country = country.ok_or(sig_err(failure))?;
+    let signer = signed_by.ok_or(sig_err(failure))?;
     let common = read_common(&node, kind)?;
+    let certs_valid = cache::validity_span(
+        std::iter::once(signer.der.as_slice()).chain(certs.iter().map(Vec::as_slice)),
+    );
     Ok(Verified {
         node,
         id,
         common,
-        country,
+        country: signer.country,
+        certs_valid,
     })
 }
 

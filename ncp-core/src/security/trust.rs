@@ -262,3 +262,23 @@ fn usable_signing_cert(der: &[u8], now: DateTime<Utc>) -> bool {
         Err(_) => false,
     }
 }
+
+/// Which list a verification was made against: equal while the list is not replaced or changed
+/// (`security::cache` forgets what it verified under an earlier list). Holding it keeps that
+/// list alive, so a later list can never be mistaken for it.
+#[derive(Debug, Clone)]
+pub(crate) struct TrustGeneration(Arc<TrustSet>);
+
+impl TrustGeneration {
+    /// Whether `trust` still holds the list this generation was taken of.
+    pub(crate) fn is_current(&self, trust: &SigningTrust) -> bool {
+        Arc::ptr_eq(&self.0, &trust.set.load())
+    }
+}
+
+impl SigningTrust {
+    /// The list as it is now, as a [`TrustGeneration`].
+    pub(crate) fn generation(&self) -> TrustGeneration {
+        TrustGeneration(self.set.load_full())
+    }
+}
