@@ -1,0 +1,262 @@
+//! Sweden as Country B, driven by a FHIR client this project did not write:
+//! `tests/python/country_b_fhirpy.py` (fhirpy over requests with mutual TLS, user tokens signed
+//! with PyJWT) plays a Swedish pharmacy and a doctor's system against the built `ncp serve`,
+//! whose `[country_b]` directory points at a simulated Estonian NCP
+//! (`country_tests::ForeignNcpSim`). Find the patient, list the prescriptions, read one and its
+//! PDF, dispense, discard; a doctor reads the Patient Summary. What the simulated NCP received
+//! must pass `../shared/conformance/validate-cda`.
+//!
+//! The client runs in a venv under the target dir, made on first use; without PyPI the test
+//! prints `SKIPPED: ...` and passes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use country_tests::{ForeignNcpSim, ForeignNcpSimConfig, SimPatient};
+use e2e_tests::ncp_binary;
+use ncp_core::pki::TestPki;
+use ncp_types::{CountryCode, Oid};
+
+fn python_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
+}
+
+/// The venv's python with the client's requirements, or `None` (the reason printed).
+fn client_python() -> Option<&'static Path> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("country-b-fhirpy-venv");
+            let python = venv.join("bin").join("python");
+            let requirements = python_dir().join("requirements-country-b.txt");
+            let installed = venv.join("requirements.installed");
+            let wanted = std::fs::read(&requirements).expect("requirements-country-b.txt");
+            if std::fs::read(&installed).ok().as_ref() == Some(&wanted) && python.is_file() {
+                return Some(python);
+            }
+            let made = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !made {
+                eprintln!("SKIPPED: `python3 -m venv` is not available");
+                return None;
+            }
+            let pip = Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(&requirements)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !pip {
+                eprintln!(
+                    "SKIPPED: cannot install requirements-country-b.txt from PyPI (offline?)"
+                );
+                return None;
+            }
+            std::fs::write(&installed, &wanted).expect("write requirements.installed");
+            Some(python)
+        })
+        .as_deref()
+}
+
+const ROOT: &str = "2.16.17.710.850.1000.990.1.1000";
+const EXT: &str = "1-1234-W8";
+
+#[test]
+fn fhirpy_drives_the_pharmacy_and_summary_flows() {
+    let Some(samples) = country_tests::samples::samples_or_skip("country_b_fhir_client") else {
+        return;
+    };
+    let Some(python) = client_python() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let pki = TestPki::ensure(&d.join("pki")).expect("test PKI");
+    let ee = pki.foreign.iter().find(|f| f.country == "EE").expect("EE");
+    let patient =
+        SimPatient::from_samples(&samples, &["epstore-1-1234-W8"], Some("psstore-2-1234-W8"))
+            .expect("sample patient");
+    let sim = rt
+        .block_on(ForeignNcpSim::start(ForeignNcpSimConfig {
+            country: CountryCode::parse("EE").unwrap(),
+            home_community_id: Oid::parse("1.3.6.1.4.1.48336.1").unwrap(),
+            tls_cert: ee.server_cert.clone(),
+            tls_key: ee.server_key.clone(),
+            client_ca: vec![pki.ca_cert.clone()],
+            saml_pinned: vec![],
+            saml_ca: vec![pki.ca_cert.clone()],
+            samples: samples.clone(),
+            patients: vec![patient],
+            retrieve_transfer: ncp_core::ihe::xca::Transfer::Mtom,
+            listen: "127.0.0.1:0".parse().unwrap(),
+        }))
+        .expect("simulated NCP starts");
+
+    // The identity issuer's key, made by the client's own crypto library.
+    let keygen = Command::new(python)
+        .arg(python_dir().join("country_b_fhirpy.py"))
+        .args(["keygen"])
+        .arg(d)
+        .status()
+        .expect("keygen");
+    assert!(keygen.success());
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let q = |p: &Path| format!("{:?}", p.display().to_string());
+    let config = format!(
+        r#"[ncp]
+country = "SE"
+home_community_id = "1.2.752.129.2.1.99.1"
+document_root = "1.2.752.129.2.1.99.2"
+organization_name = "E-hälsomyndigheten (test)"
+hsa_id = "SE2321000198-NCPTEST"
+telecom = "tel:+46104585000"
+
+[ncp.address]
+lines = ["Box 913"]
+postal_code = "391 29"
+city = "Kalmar"
+
+[server]
+listen = "127.0.0.1:{port}"
+
+[tls]
+cert = {cert}
+key = {key}
+client_ca = [{ca}]
+
+[national]
+nll = "http://127.0.0.1:9/nll"
+pdi = "http://127.0.0.1:9/pdi"
+ntk = "http://127.0.0.1:9/ntk"
+nsr = "http://127.0.0.1:9/nsr"
+
+[country_b]
+client_cert = {ccert}
+client_key = {ckey}
+server_ca = [{ca}]
+saml_cert = {scert}
+saml_key = {skey}
+
+[country_b.user_token]
+issuer = "https://idp.test.se"
+audience = "ncp-se-fhir"
+algorithm = "ES256"
+public_key = {idp}
+
+[[country_b.countries]]
+country = "EE"
+home_community_id = "1.3.6.1.4.1.48336.1"
+services = [
+  {{ service = "patient-identification", endpoint = "{xcpd}" }},
+  {{ service = "eprescription", endpoint = "{xca}" }},
+  {{ service = "edispensation", endpoint = "{xdr}" }},
+  {{ service = "patient-summary", endpoint = "{xca}" }},
+]
+"#,
+        cert = q(&pki.server_cert),
+        key = q(&pki.server_key),
+        ca = q(&pki.ca_cert),
+        ccert = q(&pki.se_client_cert),
+        ckey = q(&pki.se_client_key),
+        scert = q(&pki.se_saml_cert),
+        skey = q(&pki.se_saml_key),
+        idp = q(&d.join("idp-public.pem")),
+        xcpd = sim.xcpd_url(),
+        xca = sim.xca_url(),
+        xdr = sim.xdr_url(),
+    );
+    std::fs::write(d.join("ncp.toml"), config).unwrap();
+    let settings = serde_json::json!({
+        "base": format!("https://localhost:{port}/fhir"),
+        "ca": pki.ca_cert, "cert": pki.se_client_cert, "key": pki.se_client_key,
+        "issuer_key": d.join("idp-private.pem"), "issuer": "https://idp.test.se",
+        "audience": "ncp-se-fhir", "patient_system": format!("urn:oid:{ROOT}"),
+        "patient_value": EXT,
+    });
+    std::fs::write(d.join("settings.json"), settings.to_string()).unwrap();
+
+    let log_path = d.join("ncp.log");
+    let mut bridge = Command::new(ncp_binary())
+        .args(["serve", "--config"])
+        .arg(d.join("ncp.toml"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .expect("start ncp serve");
+    let run = Command::new(python)
+        .arg(python_dir().join("country_b_fhirpy.py"))
+        .arg("run")
+        .arg(d.join("settings.json"))
+        .output()
+        .expect("run the client");
+    let _ = bridge.kill();
+    let _ = bridge.wait();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let logs = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        run.status.success(),
+        "the fhirpy client failed ({}):\n{stdout}\n--- stderr:\n{}\n--- bridge log:\n{logs}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for line in [
+        "OK metadata",
+        "OK refused without a user token",
+        "OK find patient",
+        "OK list prescriptions",
+        "OK read one prescription and its PDF",
+        "OK dispense",
+        "OK discard",
+        "OK a pharmacist may not read a Patient Summary",
+        "OK a doctor reads the Patient Summary",
+        "ALL CHECKS PASSED",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(line)),
+            "missing `{line}`:\n{stdout}"
+        );
+    }
+
+    // What Estonia received: the eDispensation and its discard, both conformant.
+    let received = sim.received_dispensations();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert_eq!((received[0].discard, received[1].discard), (false, true));
+    let files: Vec<PathBuf> = received
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let p = d.join(format!("received-{i}.xml"));
+            std::fs::write(&p, &r.cda).unwrap();
+            p
+        })
+        .collect();
+    if let Some((ok, out)) = country_tests::samples::validate_cda(&files) {
+        assert!(ok, "validate-cda refused what the bridge sent:\n{out}");
+    }
+    // The bridge's log never names the patient.
+    for secret in ["Schuman", "Robert", EXT] {
+        assert!(
+            !logs.contains(secret),
+            "the bridge logged patient data ({secret})"
+        );
+    }
+    rt.block_on(sim.stop());
+}
