@@ -773,7 +773,7 @@ trust = [{ca:?}]
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn patient_summary_is_not_served() {
+    async fn patient_summary_is_listed_and_fetched_and_a_block_looks_like_no_data() {
         let mut env = Env::start().await;
         let key = env.signer("EE");
         let doctor = HcpClaims {
@@ -790,24 +790,69 @@ trust = [{ca:?}]
             ..pharmacist()
         };
         let hcp = issue_hcp_assertion(&doctor, &options(), &key).expect("HCP");
-        let trc_claims = TrcClaims {
-            subject_id: doctor.subject_id.clone(),
-            patient: PatientRef::new(Oid::parse(PNR).expect("oid"), TOLVAN),
-            purpose_of_use: PurposeOfUse::Treatment,
-            hcp_assertion_ref: hcp.id.clone(),
+        let trc_for = |patient: &str| {
+            let trc_claims = TrcClaims {
+                subject_id: doctor.subject_id.clone(),
+                patient: PatientRef::new(Oid::parse(PNR).expect("oid"), patient),
+                purpose_of_use: PurposeOfUse::Treatment,
+                hcp_assertion_ref: hcp.id.clone(),
+            };
+            issue_trc_assertion(&trc_claims, &options(), &key).expect("TRC")
         };
-        let trc = issue_trc_assertion(&trc_claims, &options(), &key).expect("TRC");
-        let s = env
+        let list = |patient: &str| DocumentListRequest {
+            hcp_assertion: hcp.xml.clone().into_bytes(),
+            trc_assertion: trc_for(patient).xml.into_bytes(),
+            message_id: String::new(),
+            patient_id: Some(pid(patient)),
+        };
+        let found = env
             .client
-            .get_ps_document_list(DocumentListRequest {
-                hcp_assertion: hcp.xml.into_bytes(),
-                trc_assertion: trc.xml.into_bytes(),
+            .get_ps_document_list(list(TOLVAN))
+            .await
+            .expect("listed")
+            .into_inner();
+        assert_eq!(found.documents.len(), 1);
+        let xml = found.documents[0].xml.clone().expect("L3");
+        let pdf = found.documents[0].pdf.clone().expect("L1");
+        assert_eq!(xml.class_code.expect("class").code, "60591-5");
+        assert_eq!(
+            xml.format_code.expect("format").code,
+            "urn:epSOS:ps:ps:2010"
+        );
+        assert_eq!(pdf.id, format!("{}.L1", xml.id));
+        let doc = env
+            .client
+            .get_document(GetDocumentRequest {
+                hcp_assertion: hcp.xml.clone().into_bytes(),
+                trc_assertion: trc_for(TOLVAN).xml.into_bytes(),
                 message_id: String::new(),
                 patient_id: Some(pid(TOLVAN)),
+                document_id: xml.id.clone(),
+                repository_id: String::new(),
             })
             .await
-            .unwrap_err();
-        assert_refused(&s, Code::Unimplemented, "ERROR_PS_GENERIC");
+            .expect("fetched")
+            .into_inner();
+        assert_eq!(doc.class_code, "60591-5");
+        assert_eq!(doc.document_id, xml.id);
+        let text = String::from_utf8(doc.document).expect("UTF-8");
+        assert!(text.contains("1.3.6.1.4.1.12559.11.10.1.3.1.1.3"));
+
+        // Opted out (Märta Sjöström) and without any data (Ingrid Bäckström): the same answer.
+        let opted_out = env
+            .client
+            .get_ps_document_list(list("194911023424"))
+            .await
+            .expect("answered")
+            .into_inner();
+        let no_data = env
+            .client
+            .get_ps_document_list(list("199007197842"))
+            .await
+            .expect("answered")
+            .into_inner();
+        assert_eq!(opted_out, no_data);
+        assert!(no_data.documents.is_empty());
         env.stop().await;
     }
 

@@ -19,6 +19,27 @@ use crate::security::{
     FacilityType, HcpRole, PatientRef, PurposeOfUse, Transaction, VerifiedCaller,
 };
 
+/// The reasons the Patient Summary writes into [`AuditEvent::reason`] (for the Swedish log
+/// review only; the requester never sees them).
+pub mod reasons {
+    /// The patient opted out: no summary at all.
+    pub const BLOCKED_OPT_OUT: &str = "blocked: opt-out";
+    /// A category block on the Patient Summary: no summary.
+    pub const BLOCKED_PS_CATEGORY: &str = "blocked: category-block patient-summary";
+    /// A provider block left a provider's records out (followed by the HSA-ids).
+    pub const BLOCKED_PROVIDER: &str = "blocked: provider-block";
+    /// Entry blocks left records out (followed by how many).
+    pub const BLOCKED_ENTRY: &str = "blocked: entry-block";
+    /// Some source did not answer; the summary says it is incomplete (followed by which).
+    pub const INCOMPLETE: &str = "incomplete";
+    /// NLL does not know the patient.
+    pub const UNKNOWN_PATIENT: &str = "unknown in NLL";
+    /// Nothing to summarise.
+    pub const NO_DATA: &str = "no data";
+    /// The patient id is not a Swedish personnummer or samordningsnummer.
+    pub const NOT_SWEDISH: &str = "no Swedish identifier";
+}
+
 /// Whether the transaction did what was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

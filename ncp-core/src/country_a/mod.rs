@@ -14,6 +14,7 @@
 //! names or document content.
 
 pub mod audit;
+pub mod patient_summary;
 pub mod rules;
 
 use std::collections::BTreeSet;
@@ -174,6 +175,7 @@ pub struct CountryA {
     cda: cda_fhir_transform::to_cda::CdaOptions,
     entries: EntrySettings,
     outbox: Option<Arc<Outbox>>,
+    ps_limits: patient_summary::PsLimits,
 }
 
 impl std::fmt::Debug for CountryA {
@@ -218,6 +220,7 @@ impl CountryA {
             cda,
             entries,
             outbox: None,
+            ps_limits: patient_summary::PsLimits::from_timeout(config.national.timeout()),
         })
     }
 
@@ -311,6 +314,11 @@ impl CountryA {
     /// The repository our documents are retrieved from (`RepositoryUniqueId`).
     pub fn repository_unique_id(&self) -> &Oid {
         &self.entries.repository_unique_id
+    }
+
+    /// `ClinicalDocument/id/@root` of the documents we issue.
+    pub fn entries_document_root(&self) -> Oid {
+        self.entries.document_root.clone()
     }
 
     /// Our home community id.

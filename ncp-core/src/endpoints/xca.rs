@@ -1,9 +1,9 @@
-//! ITI-38 (list the patient's ePrescriptions) and ITI-39 (retrieve them).
+//! ITI-38 (list the patient's ePrescriptions or Patient Summary) and ITI-39 (retrieve them).
 
 use axum::response::Response;
 
 use super::{audit, check_trc, patient_ref, respond, verify, CountryAEndpoints};
-use crate::country_a::AuditEvent;
+use crate::country_a::{patient_summary, AuditEvent};
 use crate::ihe::errors::{EhdsiError, RegistryError, XdsError};
 use crate::ihe::metadata::{codes, DocumentEntry, STATUS_APPROVED};
 use crate::ihe::xca::{self, RetrievedDocument, ReturnType, Transfer};
@@ -88,13 +88,22 @@ pub(super) async fn query(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequest
         (Vec::new(), vec![err])
     } else {
         match answer(ep, &caller, &q, kind).await {
-            Ok(entries) if entries.is_empty() => (
-                entries,
-                vec![RegistryError::ehdsi(EhdsiError::EPrescriptionsNotFound)],
-            ),
-            Ok(entries) => (entries, Vec::new()),
-            Err(e) => {
+            Ok((entries, reason)) => {
+                event.reason = reason;
+                if entries.is_empty() {
+                    // The same answer for a patient without data and a blocked one.
+                    let none = match kind {
+                        Asked::PatientSummary => EhdsiError::PatientSummaryNotFound,
+                        _ => EhdsiError::EPrescriptionsNotFound,
+                    };
+                    (entries, vec![RegistryError::ehdsi(none)])
+                } else {
+                    (entries, Vec::new())
+                }
+            }
+            Err((e, reason)) => {
                 event = event.failed(e);
+                event.reason = reason;
                 (Vec::new(), vec![registry_error(e)])
             }
         }
@@ -113,42 +122,50 @@ pub(super) async fn query(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequest
 fn registry_error(e: EhdsiError) -> RegistryError {
     match e {
         EhdsiError::ErrorPsGeneric => RegistryError::ehdsi(e)
-            .with_context("The Patient Summary is not yet served by the Swedish NCP"),
+            .with_context("The Patient Summary could not be compiled now; please retry"),
         other => RegistryError::ehdsi(other),
     }
 }
 
+/// The entries answering `q`, with the audit reason; or the error, with its audit reason.
 async fn answer(
     ep: &CountryAEndpoints,
     caller: &crate::security::VerifiedCaller,
     q: &xca::FindDocumentsQuery,
     kind: Asked,
-) -> Result<Vec<DocumentEntry>, EhdsiError> {
-    check_trc(caller, &q.patient)?;
-    match kind {
-        Asked::EPrescription => {}
-        Asked::PatientSummary => return Err(EhdsiError::ErrorPsGeneric),
-        Asked::Unknown => return Err(EhdsiError::UnknownSignifier),
+) -> Result<(Vec<DocumentEntry>, Option<String>), (EhdsiError, Option<String>)> {
+    check_trc(caller, &q.patient).map_err(|e| (e, None))?;
+    if matches!(kind, Asked::Unknown) {
+        return Err((EhdsiError::UnknownSignifier, None));
     }
     if !q.statuses.iter().any(|s| s.trim() == STATUS_APPROVED) {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
-    let docs = ep
-        .service
-        .list_prescriptions(caller, &q.patient)
-        .await
-        .map_err(|r| r.error)?;
+    let (entries, reason) = match kind {
+        Asked::PatientSummary => {
+            let list = ep
+                .service
+                .list_patient_summary(caller, &q.patient)
+                .await
+                .map_err(|r| (r.error, r.reason.map(str::to_owned)))?;
+            (list.entries, list.reason)
+        }
+        _ => {
+            let docs = ep
+                .service
+                .list_prescriptions(caller, &q.patient)
+                .await
+                .map_err(|r| (r.error, r.reason.map(str::to_owned)))?;
+            (docs.into_iter().flat_map(|d| [d.l3, d.l1]).collect(), None)
+        }
+    };
     let wanted = |e: &DocumentEntry| {
         q.format_codes.is_empty()
             || q.format_codes
                 .iter()
                 .any(|f| f.code.eq_ignore_ascii_case(&e.format_code.code))
     };
-    Ok(docs
-        .into_iter()
-        .flat_map(|d| [d.l3, d.l1])
-        .filter(wanted)
-        .collect())
+    Ok((entries.into_iter().filter(wanted).collect(), reason))
 }
 
 pub(super) async fn retrieve(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequest) -> Response {
@@ -174,10 +191,33 @@ pub(super) async fn retrieve(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequ
         )
     };
     let parsed = xca::parse_retrieve(&req.body);
-    let caller = match verify(ep, peer, req, Transaction::RetrievePrescriptions) {
+    // A Patient Summary needs the summary permissions, a prescription its own; both when both
+    // are asked for.
+    let root = &ep.service.entries_document_root();
+    let is_summary = |d: &xca::DocumentRequest| {
+        patient_summary::parse_summary_id(root, &d.document_unique_id).is_some()
+    };
+    let (summaries, others) = match &parsed {
+        Ok(r) => (
+            r.documents.iter().any(is_summary),
+            r.documents.iter().any(|d| !is_summary(d)),
+        ),
+        Err(_) => (false, true),
+    };
+    let needs = if summaries {
+        Transaction::RetrievePatientSummary
+    } else {
+        Transaction::RetrievePrescriptions
+    };
+    let caller = match verify(ep, peer, req, needs) {
         Ok(c) => c,
         Err(r) => return r,
     };
+    if summaries && others {
+        if let Err(r) = verify(ep, peer, req, Transaction::RetrievePrescriptions) {
+            return r;
+        }
+    }
     let mut event = AuditEvent::of(&caller, req.addressing.message_id.as_deref())
         .from_address(peer.remote.map(|a| a.ip()));
     let r = match parsed {
@@ -213,6 +253,38 @@ pub(super) async fn retrieve(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequ
                 XdsError::XdsUnknownRepositoryId,
                 "Unknown RepositoryUniqueId",
             ));
+            continue;
+        }
+        if is_summary(d) {
+            match ep
+                .service
+                .retrieve_patient_summary(&caller, &patient, &d.document_unique_id)
+                .await
+            {
+                Ok(doc) => {
+                    if doc.reason.is_some() {
+                        event.reason = doc.reason;
+                    }
+                    event.objects.push(doc.unique_id.clone());
+                    docs.push(RetrievedDocument {
+                        home_community_id: ours.clone(),
+                        repository_unique_id: ep.service.repository_unique_id().clone(),
+                        document_unique_id: doc.unique_id,
+                        mime_type: doc.mime_type,
+                        bytes: doc.bytes,
+                    });
+                }
+                Err(refusal) => {
+                    if let Some(reason) = refusal.reason {
+                        event.reason = Some(reason.to_owned());
+                    }
+                    errors.push(RegistryError::ehdsi(refusal.error).with_context(format!(
+                        "{}: {}",
+                        d.document_unique_id,
+                        refusal.error.description()
+                    )));
+                }
+            }
             continue;
         }
         match ep

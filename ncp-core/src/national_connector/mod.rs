@@ -6,8 +6,8 @@
 //! |----------------------|----------------------------------------------|---------------------------|
 //! | `PatientSearch`      | `PatientSearchInterface.patientSearch`       | `identify_patient`        |
 //! | `GetEPDocumentList`  | `DocumentSearchInterface.getEPDocumentList`  | `list_prescriptions`      |
-//! | `GetPSDocumentList`  | `DocumentSearchInterface.getPSDocumentList`  | (not served: `ERROR_PS_GENERIC`) |
-//! | `GetDocument`        | `DocumentSearchInterface.getDocument`        | `retrieve`                |
+//! | `GetPSDocumentList`  | `DocumentSearchInterface.getPSDocumentList`  | `list_patient_summary`    |
+//! | `GetDocument`        | `DocumentSearchInterface.getDocument`        | `retrieve`, `retrieve_patient_summary` |
 //! | `SubmitDispensation` | `DocumentSubmitInterface.submitDispensation` | `submit_dispensation`     |
 //! | `CancelDispensation` | `DocumentSubmitInterface.cancelDispensation` | `discard_dispensation`    |
 //!
@@ -34,7 +34,9 @@ use chrono::Utc;
 use ncp_types::Oid;
 use tonic::{Request, Response, Status};
 
-use crate::country_a::{Ack, AuditEvent, IdentifiedPatient, IdentifyOutcome, Refusal};
+use crate::country_a::{
+    patient_summary, Ack, AuditEvent, IdentifiedPatient, IdentifyOutcome, Refusal,
+};
 use crate::endpoints::CountryAEndpoints;
 use crate::ihe::errors::EhdsiError;
 use crate::ihe::metadata::{codes, DocumentEntry};
@@ -510,15 +512,54 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
             RPC,
         )?;
         let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
-        event.patient = patient(req.patient_id.as_ref()).map(|p| patient_ref(&p));
-        Err(self
-            .refuse(
-                event,
-                EhdsiError::ErrorPsGeneric,
-                Some("the Patient Summary is not yet served by the Swedish NCP"),
-                RPC,
-            )
-            .await)
+        let Some(patient) = patient(req.patient_id.as_ref()) else {
+            return Err(self
+                .refuse(
+                    event,
+                    EhdsiError::UnknownFilter,
+                    Some("patient_id is missing or invalid"),
+                    RPC,
+                )
+                .await);
+        };
+        event.patient = Some(patient_ref(&patient));
+        if let Err(e) = check_trc(&caller, &patient) {
+            return Err(self.refuse(event, e, None, RPC).await);
+        }
+        let list = match self
+            .ep
+            .service
+            .list_patient_summary(&caller, &patient)
+            .await
+        {
+            Ok(l) => l,
+            Err(r) => return Err(self.refuse_with(event, r, RPC).await),
+        };
+        // A patient without data and a blocked one: the same empty list; the audit trail
+        // keeps the reason.
+        event.reason = list.reason;
+        event.objects = list.entries.iter().map(|e| e.unique_id.clone()).collect();
+        self.audit(&event).await?;
+        let xml = list
+            .entries
+            .iter()
+            .find(|e| e.transformation_of.is_none())
+            .map(metadata);
+        let pdf = list
+            .entries
+            .iter()
+            .find(|e| e.transformation_of.is_some())
+            .map(metadata);
+        let documents = if xml.is_some() || pdf.is_some() {
+            vec![proto::EpDocumentAssociation {
+                prescription_id: String::new(),
+                xml,
+                pdf,
+            }]
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(proto::EpDocumentListResponse { documents }))
     }
 
     async fn get_document(
@@ -528,12 +569,17 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         const RPC: &str = "GetDocument";
         let ip = source_ip(&request);
         let req = request.into_inner();
-        let caller = self.verify(
-            &req.hcp_assertion,
-            &req.trc_assertion,
-            Transaction::RetrievePrescriptions,
-            RPC,
-        )?;
+        let summary = patient_summary::parse_summary_id(
+            &self.ep.service.entries_document_root(),
+            req.document_id.trim(),
+        )
+        .is_some();
+        let needs = if summary {
+            Transaction::RetrievePatientSummary
+        } else {
+            Transaction::RetrievePrescriptions
+        };
+        let caller = self.verify(&req.hcp_assertion, &req.trc_assertion, needs, RPC)?;
         let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
         let patient = match &req.patient_id {
             Some(p) => patient(Some(p)),
@@ -569,6 +615,27 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
                 .await);
         }
         let unique_id = req.document_id.trim();
+        if summary {
+            let doc = match self
+                .ep
+                .service
+                .retrieve_patient_summary(&caller, &patient, unique_id)
+                .await
+            {
+                Ok(d) => d,
+                Err(r) => return Err(self.refuse_with(event, r, RPC).await),
+            };
+            event.objects.push(doc.unique_id.clone());
+            event.reason = doc.reason;
+            self.audit(&event).await?;
+            return Ok(Response::new(proto::EpsosDocument {
+                patient_id: Some(patient_id(&patient)),
+                class_code: codes::CLASS_PATIENT_SUMMARY.to_owned(),
+                document_id: doc.unique_id,
+                mime_type: doc.mime_type,
+                document: doc.bytes,
+            }));
+        }
         let doc = match self.ep.service.retrieve(&caller, &patient, unique_id).await {
             Ok(d) => d,
             Err(r) => return Err(self.refuse_with(event, r, RPC).await),

@@ -39,14 +39,13 @@ pub fn grpc_code(e: EhdsiError) -> Code {
         | OrcdNotFound
         | EPrescriptionNotMatching
         | ErrorPiNoMatch => Code::NotFound,
-        EPrescriptionRegistryNotAccessible | ErrorPiGeneric => Code::Unavailable,
+        // A Patient Summary that cannot be compiled now: the national services did not answer.
+        EPrescriptionRegistryNotAccessible | ErrorPiGeneric | ErrorPsGeneric => Code::Unavailable,
         ErrorEdNotDispensableEPrescription
         | EPrescriptionAlreadyDispensed
         | ErrorEdDiscardFailed
         | ErrorPiMultipleMatches => Code::FailedPrecondition,
-        ErrorPsGeneric | ErrorServiceSignifierUnknown | UnknownSignifier | UnsupportedFeature => {
-            Code::Unimplemented
-        }
+        ErrorServiceSignifierUnknown | UnknownSignifier | UnsupportedFeature => Code::Unimplemented,
         ErrorEdGeneric
         | ErrorEdEPrescriptionNotIdentifiable
         | ErrorEdMissingExpectedMapping
