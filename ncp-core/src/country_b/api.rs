@@ -480,3 +480,7 @@ async fn summary(
         Err(e) => error_response(&e),
     }
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;
