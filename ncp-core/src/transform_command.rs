@@ -116,8 +116,12 @@ pub fn fhir_file_to_cda(path: &Path, req: &FhirToCda, ncp: &NcpIdentity) -> Resu
 
 /// Reads an eHDSI CDA file and returns its FHIR R4 JSON, pretty-printed.
 pub fn cda_file_to_fhir(path: &Path) -> Result<String, String> {
-    let xml = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let fhir = to_fhir::cda_to_fhir(&xml).map_err(|e| e.to_string())?;
-    serde_json::to_string_pretty(&fhir).map_err(|e| e.to_string())
+    let xml = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // Written straight to text: no `serde_json::Value` in between.
+    to_fhir::cda_to_fhir_json_with(
+        &xml,
+        &to_fhir::ReaderLimits::default(),
+        to_fhir::JsonStyle::Pretty,
+    )
+    .map_err(|e| e.to_string())
 }

@@ -256,10 +256,7 @@ fn next_attr(
     pos: &mut usize,
 ) -> Option<Result<((usize, usize), (usize, usize)), AttrError>> {
     let len = tag.len();
-    let mut i = *pos;
-    while i < len && is_xml_space(tag[i]) {
-        i += 1;
-    }
+    let mut i = skip_space(tag, *pos);
     if i >= len {
         *pos = len;
         return None;
@@ -268,20 +265,18 @@ fn next_attr(
     let key_start = i;
     // The key's first byte is taken whatever it is (`=x="1"` is a key `=x`), as quick-xml does.
     i += 1;
-    while i < len && tag[i] != b'=' && !is_xml_space(tag[i]) {
-        i += 1;
-    }
+    i += tag
+        .get(i..)
+        .unwrap_or_default()
+        .iter()
+        .position(|&b| b == b'=' || is_xml_space(b))
+        .unwrap_or(len - i.min(len));
     let key_end = i;
-    while i < len && is_xml_space(tag[i]) {
-        i += 1;
-    }
+    i = skip_space(tag, i);
     if i >= len || tag[i] != b'=' {
         return Some(Err(AttrError::ExpectedEq(i.min(len))));
     }
-    i += 1;
-    while i < len && is_xml_space(tag[i]) {
-        i += 1;
-    }
+    i = skip_space(tag, i + 1);
     let quote = match tag.get(i) {
         Some(q @ (b'"' | b'\'')) => *q,
         Some(_) => return Some(Err(AttrError::UnquotedValue(i))),
@@ -294,6 +289,20 @@ fn next_attr(
             Some(Ok(((key_start, key_end), (value_start, value_start + n))))
         }
         None => Some(Err(AttrError::ExpectedQuote(len, quote))),
+    }
+}
+
+/// The index of the first non-space byte of `tag` from `from` (`tag.len()` if none).
+#[inline]
+fn skip_space(tag: &[u8], from: usize) -> usize {
+    match tag.get(from..) {
+        Some(rest) => {
+            from + rest
+                .iter()
+                .position(|&b| !is_xml_space(b))
+                .unwrap_or(rest.len())
+        }
+        None => tag.len(),
     }
 }
 
@@ -424,7 +433,7 @@ impl<'a> Dom<'a> {
                                 continue;
                             }
                         }
-                        let value = if raw_value.contains('&') {
+                        let value = if raw_value.bytes().any(|b| b == b'&') {
                             match unescape(raw_value).map_err(|err| xml_err(&reader, &err))? {
                                 Cow::Borrowed(_) => Cow::Borrowed(raw_value),
                                 Cow::Owned(s) => Cow::Owned(s),

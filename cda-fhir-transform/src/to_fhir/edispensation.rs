@@ -13,13 +13,16 @@
 //! (`relatedDocument[@typeCode='RPLC']/parentDocument/id`, as this crate's `to_cda` writes a
 //! discard), else under its own id (a resent original).
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Value;
 
 use ncp_types::systems::IdentifierSystem;
 use ncp_types::PersonId;
 
 use super::cda_model::*;
-use super::eprescription::{medication, organization, package_count, practitioner};
+use super::eprescription::{MedicationJ, OrganizationJ, PackageCountJ, PartsJ, PractitionerJ};
 use super::fhir_json::*;
 use super::FromCdaError;
 
@@ -36,24 +39,49 @@ pub struct DispenseInstruction {
     pub resource: Value,
 }
 
+/// The transaction request of an instruction: a conditional create (`POST` with
+/// `ifNoneExist` on the dispense identifier) to record, or a conditional update (`PUT
+/// MedicationDispense?identifier=…`) to mark the dispensation `entered-in-error`.
+struct RequestJ<'a> {
+    action: DispenseAction,
+    dispense_id: &'a str,
+}
+
+impl Serialize for RequestJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let search = format!("identifier={NLL_DISPENSE_ID_SYSTEM}|{}", self.dispense_id);
+        let mut m = s.serialize_map(None)?;
+        match self.action {
+            DispenseAction::Initialize => {
+                m.serialize_entry("method", "POST")?;
+                m.serialize_entry("url", "MedicationDispense")?;
+                m.serialize_entry("ifNoneExist", &search)?;
+            }
+            DispenseAction::Discard => {
+                m.serialize_entry("method", "PUT")?;
+                m.serialize_entry("url", &format!("MedicationDispense?{search}"))?;
+            }
+        }
+        m.end()
+    }
+}
+
+fn full_url(dispense_id: &str) -> String {
+    stable_uuid(&format!("dispense/{dispense_id}"))
+}
+
 impl DispenseInstruction {
     /// The transaction Bundle entry: a conditional create (`POST` with `ifNoneExist` on the
     /// dispense identifier) to record, or a conditional update (`PUT
     /// MedicationDispense?identifier=…`) to mark the dispensation `entered-in-error`.
     pub fn bundle_entry(&self) -> Value {
-        let search = format!("identifier={NLL_DISPENSE_ID_SYSTEM}|{}", self.dispense_id);
-        let request = match self.action {
-            DispenseAction::Initialize => {
-                j!({"method": "POST", "url": "MedicationDispense", "ifNoneExist": search})
-            }
-            DispenseAction::Discard => {
-                j!({"method": "PUT", "url": format!("MedicationDispense?{search}")})
-            }
-        };
         j!({
-            "fullUrl": stable_uuid(&format!("dispense/{}", self.dispense_id)),
+            "fullUrl": full_url(&self.dispense_id),
             "resource": self.resource.clone(),
-            "request": request,
+            "request": to_value(&RequestJ {
+                action: self.action,
+                dispense_id: &self.dispense_id,
+            }),
         })
     }
 }
@@ -65,6 +93,37 @@ pub fn transaction_bundle(instructions: &[DispenseInstruction]) -> Value {
         "type": "transaction",
         "entry": instructions.iter().map(DispenseInstruction::bundle_entry).collect::<Vec<_>>(),
     })
+}
+
+/// The `transaction` Bundle of a document's dispensations, ready to be written (the same
+/// JSON as [`transaction_bundle`] of its instructions).
+pub(crate) struct TransactionJ<'a>(pub Vec<DispenseJ<'a>>);
+
+impl Serialize for TransactionJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct EntryJ<'a>(&'a DispenseJ<'a>);
+        impl Serialize for EntryJ<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let d = self.0;
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("fullUrl", &full_url(&d.dispense_id))?;
+                m.serialize_entry("resource", d)?;
+                m.serialize_entry(
+                    "request",
+                    &RequestJ {
+                        action: d.action,
+                        dispense_id: &d.dispense_id,
+                    },
+                )?;
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("resourceType", "Bundle")?;
+        m.serialize_entry("type", "transaction")?;
+        m.serialize_entry("entry", &SeqOf(|| self.0.iter().map(EntryJ)))?;
+        m.end()
+    }
 }
 
 fn prescription_id(doc: &CdaDocument, item: &DispenseItem) -> Option<String> {
@@ -81,7 +140,7 @@ fn prescription_id(doc: &CdaDocument, item: &DispenseItem) -> Option<String> {
 
 /// The patient identifier NLL knows: the Swedish personnummer/samordningsnummer if present,
 /// checked (date shape, check digit) since NLL can only match a valid one.
-fn subject(doc: &CdaDocument) -> Result<Value, FromCdaError> {
+fn subject(doc: &CdaDocument) -> Result<Option<&InstanceId>, FromCdaError> {
     let swedish = doc.patient.ids.iter().find(|i| {
         matches!(
             IdentifierSystem::recognise(i.root.as_str()),
@@ -101,10 +160,7 @@ fn subject(doc: &CdaDocument) -> Result<Value, FromCdaError> {
             });
         }
     }
-    Ok(match swedish.or(doc.patient.ids.first()) {
-        Some(id) => j!({"identifier": identifier(id)}),
-        None => Value::Null,
-    })
+    Ok(swedish.or(doc.patient.ids.first()))
 }
 
 /// Converts every dispensed item. `forced` overrides what the document says (the discard
@@ -113,6 +169,27 @@ pub(crate) fn to_instructions(
     doc: &CdaDocument,
     forced: Option<DispenseAction>,
 ) -> Result<Vec<DispenseInstruction>, FromCdaError> {
+    Ok(plan(doc, forced)?
+        .into_iter()
+        .map(|d| {
+            let resource = to_value(&d);
+            // The views never write a null or an empty member (FHIR JSON forbids them).
+            debug_assert!(!has_empty_members(&resource));
+            DispenseInstruction {
+                action: d.action,
+                resource,
+                dispense_id: d.dispense_id,
+                prescription_id: d.prescription_id,
+            }
+        })
+        .collect())
+}
+
+/// One `MedicationDispense` per dispensed item, ready to be written.
+pub(crate) fn plan(
+    doc: &CdaDocument,
+    forced: Option<DispenseAction>,
+) -> Result<Vec<DispenseJ<'_>>, FromCdaError> {
     if doc.dispensations.is_empty() {
         return Err(FromCdaError::Missing {
             at: "/ClinicalDocument/component/structuredBody/component/section/entry".into(),
@@ -151,19 +228,13 @@ pub(crate) fn to_instructions(
             ),
             what: "substanceAdministration/id (the Swedish prescription dispensed against)",
         })?;
-        let resource = dispense(
+        out.push(DispenseJ {
             doc,
             item,
             action,
-            &dispense_id,
-            &prescription_id,
-            subject.clone(),
-        );
-        out.push(DispenseInstruction {
-            action,
             dispense_id,
             prescription_id,
-            resource,
+            subject,
         });
     }
     tracing::info!(
@@ -175,87 +246,192 @@ pub(crate) fn to_instructions(
     Ok(out)
 }
 
-fn dispense(
-    doc: &CdaDocument,
-    item: &DispenseItem,
+/// The `MedicationDispense` of one dispensed item.
+pub(crate) struct DispenseJ<'a> {
+    doc: &'a CdaDocument,
+    item: &'a DispenseItem,
     action: DispenseAction,
-    dispense_id: &str,
-    prescription_id: &str,
-    subject: Value,
-) -> Value {
-    let mut contained = vec![medication(&item.product, "med")];
-    // Parts of a combination product sit beside the Medication (contained resources cannot
-    // nest), keeping their `#med-partN` references valid.
-    if let Some(Value::Array(parts)) = contained
-        .first_mut()
-        .and_then(|m| m.as_object_mut())
-        .and_then(|m| m.remove("contained"))
-    {
-        contained.extend(parts);
-    }
-    let mut performers = Vec::new();
-    let pharmacist = item.pharmacist.as_ref();
-    if let Some(p) = pharmacist {
-        contained.push(practitioner(p, "pharmacist"));
-        performers.push(j!({
-            "function": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/medicationdispense-performer-function",
-                "code": "finalchecker",
-                "display": "Final Checker"
-            }]},
-            "actor": {"reference": "#pharmacist"}
-        }));
-        if let Some(org) = &p.organization {
-            contained.push(organization(org, "pharmacy"));
-            performers.push(j!({"actor": {"reference": "#pharmacy"}}));
-        }
-    }
+    dispense_id: String,
+    prescription_id: String,
+    subject: Option<&'a InstanceId>,
+}
 
-    let mut md = Map::with_capacity(12);
-    md.insert("resourceType".into(), j!("MedicationDispense"));
-    md.insert("contained".into(), Value::Array(contained));
-    let mut identifiers = vec![j!({"system": NLL_DISPENSE_ID_SYSTEM, "value": dispense_id})];
-    identifiers.push(identifier(&doc.id));
-    if let Some(id) = &item.id {
-        identifiers.push(identifier(id));
+/// The contained resources: the Medication, beside it the parts of a combination product
+/// (contained resources cannot nest; their `#med-partN` references stay valid), the
+/// pharmacist and the pharmacy.
+struct ContainedJ<'a>(&'a DispenseItem);
+
+impl Serialize for ContainedJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let product = &self.0.product;
+        let mut seq = s.serialize_seq(None)?;
+        seq.serialize_element(&MedicationJ {
+            product,
+            id: Cow::Borrowed("med"),
+            nested: true,
+        })?;
+        PartsJ { product, id: "med" }.each(&mut seq)?;
+        if let Some(p) = &self.0.pharmacist {
+            seq.serialize_element(&PractitionerJ {
+                professional: p,
+                id: "pharmacist",
+            })?;
+            if let Some(org) = &p.organization {
+                seq.serialize_element(&OrganizationJ {
+                    organization: org,
+                    id: "pharmacy",
+                })?;
+            }
+        }
+        seq.end()
     }
-    md.insert("identifier".into(), Value::Array(identifiers));
-    md.insert(
-        "status".into(),
-        j!(match action {
-            DispenseAction::Initialize => "completed",
-            DispenseAction::Discard => "entered-in-error",
-        }),
-    );
-    md.insert(
-        "medicationReference".into(),
-        reference("#med".to_owned(), item.product.name.as_deref()),
-    );
-    put(&mut md, "subject", subject);
-    let mut rx = Map::with_capacity(2);
-    if let Some(id) = as_fhir_id(prescription_id) {
-        rx.insert("reference".into(), j!(format!("MedicationRequest/{id}")));
+}
+
+/// The pharmacist (final checker) and, when known, the pharmacy.
+struct PerformersJ {
+    pharmacy: bool,
+}
+
+impl Serialize for PerformersJ {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Coding {
+            system: &'static str,
+            code: &'static str,
+            display: &'static str,
+        }
+        #[derive(serde::Serialize)]
+        struct FinalChecker {
+            function: One<'static, [Coding; 1]>,
+            actor: One<'static, &'static str>,
+        }
+        let mut seq = s.serialize_seq(None)?;
+        seq.serialize_element(&FinalChecker {
+            function: One(
+                "coding",
+                [Coding {
+                    system: "http://terminology.hl7.org/CodeSystem/medicationdispense-performer-function",
+                    code: "finalchecker",
+                    display: "Final Checker",
+                }],
+            ),
+            actor: One("reference", "#pharmacist"),
+        })?;
+        if self.pharmacy {
+            seq.serialize_element(&One("actor", One("reference", "#pharmacy")))?;
+        }
+        seq.end()
     }
-    rx.insert(
-        "identifier".into(),
-        j!({"system": NLL_PRESCRIPTION_ID_SYSTEM, "value": prescription_id}),
-    );
-    md.insert("authorizingPrescription".into(), j!([rx]));
-    if let Some(q) = &item.quantity {
-        md.insert("quantity".into(), package_count(q));
+}
+
+impl Serialize for DispenseJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let DispenseJ {
+            doc,
+            item,
+            action,
+            prescription_id,
+            subject,
+            ..
+        } = self;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "MedicationDispense")?;
+        m.serialize_entry("contained", &ContainedJ(item))?;
+        {
+            struct IdentifiersJ<'a>(&'a DispenseJ<'a>);
+            impl Serialize for IdentifiersJ<'_> {
+                fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    #[derive(serde::Serialize)]
+                    struct SystemValue<'a> {
+                        system: &'a str,
+                        value: &'a str,
+                    }
+                    let d = self.0;
+                    let mut seq = s.serialize_seq(None)?;
+                    seq.serialize_element(&SystemValue {
+                        system: NLL_DISPENSE_ID_SYSTEM,
+                        value: &d.dispense_id,
+                    })?;
+                    seq.serialize_element(&IdentifierJ(&d.doc.id))?;
+                    if let Some(id) = &d.item.id {
+                        seq.serialize_element(&IdentifierJ(id))?;
+                    }
+                    seq.end()
+                }
+            }
+            m.serialize_entry("identifier", &IdentifiersJ(self))?;
+        }
+        m.serialize_entry(
+            "status",
+            match action {
+                DispenseAction::Initialize => "completed",
+                DispenseAction::Discard => "entered-in-error",
+            },
+        )?;
+        m.serialize_entry(
+            "medicationReference",
+            &ReferenceJ {
+                reference: "#med",
+                display: item.product.name.as_deref(),
+            },
+        )?;
+        if let Some(id) = subject {
+            m.serialize_entry("subject", &One("identifier", IdentifierJ(id)))?;
+        }
+        {
+            #[derive(serde::Serialize)]
+            struct SystemValue<'a> {
+                system: &'a str,
+                value: &'a str,
+            }
+            #[derive(serde::Serialize)]
+            struct Authorizing<'a> {
+                #[serde(skip_serializing_if = "Option::is_none")]
+                reference: Option<String>,
+                identifier: SystemValue<'a>,
+            }
+            let rx = Authorizing {
+                reference: as_fhir_id(prescription_id).map(|id| format!("MedicationRequest/{id}")),
+                identifier: SystemValue {
+                    system: NLL_PRESCRIPTION_ID_SYSTEM,
+                    value: prescription_id,
+                },
+            };
+            m.serialize_entry("authorizingPrescription", &[rx])?;
+        }
+        if let Some(q) = &item.quantity {
+            m.serialize_entry("quantity", &PackageCountJ(q))?;
+        }
+        let pharmacist = item.pharmacist.as_ref();
+        if let Some(t) = pharmacist.and_then(|p| p.time).or(doc.effective_time) {
+            m.serialize_entry("whenHandedOver", &date_time(&t))?;
+        }
+        if let Some(p) = pharmacist {
+            m.serialize_entry(
+                "performer",
+                &PerformersJ {
+                    pharmacy: p.organization.is_some(),
+                },
+            )?;
+        }
+        let mut sub_type = None;
+        if let Some(c) = &item.substitution_code {
+            sub_type = Some(CodeableJ(c, None));
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Substitution<'a> {
+            was_substituted: bool,
+            #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+            kind: Option<CodeableJ<'a>>,
+        }
+        m.serialize_entry(
+            "substitution",
+            &Substitution {
+                was_substituted: item.substituted,
+                kind: sub_type,
+            },
+        )?;
+        m.end()
     }
-    if let Some(t) = pharmacist.and_then(|p| p.time).or(doc.effective_time) {
-        md.insert("whenHandedOver".into(), j!(date_time(&t)));
-    }
-    put(&mut md, "performer", Value::Array(performers));
-    let mut sub = Map::with_capacity(2);
-    sub.insert("wasSubstituted".into(), j!(item.substituted));
-    if let Some(c) = &item.substitution_code {
-        sub.insert("type".into(), codeable(c, None));
-    }
-    md.insert("substitution".into(), Value::Object(sub));
-    let v = Value::Object(md);
-    // The builders never produce a null or an empty member (FHIR JSON forbids them).
-    debug_assert!(!has_empty_members(&v));
-    v
 }

@@ -3,7 +3,9 @@
 //! `Patient`, the prescriber (`Practitioner`, `PractitionerRole`, `Organization`), in a
 //! `collection` Bundle.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use super::cda_model::*;
 use super::fhir_json::*;
@@ -12,89 +14,216 @@ use super::FromCdaError;
 /// The NLL dose form / package vocabulary's unit for "number of packages".
 const PACKAGE_UNIT_SV: &str = "förpackning";
 
-fn entry(full_url: String, resource: Value) -> Value {
-    j!({"fullUrl": full_url, "resource": resource})
+/// An NLL extension URL.
+macro_rules! nll_ext {
+    ($name:literal) => {
+        concat!(
+            "http://electronichealth.se/fhir/StructureDefinition/",
+            $name
+        )
+    };
 }
+
+/// One of the bridge's own extension URLs.
+macro_rules! ncp_ext {
+    ($name:literal) => {
+        concat!(
+            "http://electronichealth.se/fhir/StructureDefinition/ncp-",
+            $name
+        )
+    };
+}
+
+const NLL_PACKAGE: &str = nll_ext!("nll-package");
+const NLL_PACKAGE_TYPE: &str = nll_ext!("nll-package-type");
+const NCP_PACKAGE_LEVEL: &str = ncp_ext!("package-level");
+const NCP_PRODUCT_DESCRIPTION: &str = ncp_ext!("product-description");
+const NCP_SUBSTITUTION_CODE: &str = ncp_ext!("substitution-code");
 
 /// The FHIR `Medication` for a product. Parts of a combination product become contained
-/// Medications referenced from `ingredient.itemReference`.
-pub(crate) fn medication(product: &Product, id: &str) -> Value {
-    let mut m = Map::with_capacity(10);
-    m.insert("resourceType".into(), j!("Medication"));
-    m.insert("id".into(), j!(id));
-    let mut contained = Vec::new();
-    let mut ingredients = ingredients(&product.ingredients);
-    for (i, (qty, part)) in product.parts.iter().enumerate() {
-        let part_id = format!("{id}-part{}", i + 1);
-        let mut part_med = medication(part, &part_id);
-        if let Value::Object(o) = &mut part_med {
-            // A contained resource cannot contain further resources (dom-2).
-            o.remove("contained");
-        }
-        contained.push(part_med);
-        let mut ing = Map::with_capacity(3);
-        ing.insert(
-            "itemReference".into(),
-            reference(format!("#{part_id}"), part.name.as_deref()),
-        );
-        ing.insert("isActive".into(), j!(true));
-        if let Some(q) = qty {
-            ing.insert(
-                "strength".into(),
-                j!({"numerator": quantity(q), "denominator": {"value": 1, "unit": "1", "system": ncp_types::systems::UCUM_URI, "code": "1"}}),
-            );
-        }
-        ingredients.push(Value::Object(ing));
-    }
-    put(&mut m, "contained", Value::Array(contained));
-    let mut codes: Vec<&Code> = product.codes.iter().collect();
-    codes.extend(product.classes.iter());
-    put(
-        &mut m,
-        "code",
-        codeable_many(codes, product.name.as_deref()),
-    );
-    if let Some(f) = &product.form {
-        put(&mut m, "form", codeable(f, None));
-    }
-    if let Some(mfr) = &product.manufacturer {
-        put(&mut m, "manufacturer", j!({"display": mfr.as_str()}));
-    }
-    put(&mut m, "ingredient", Value::Array(ingredients));
-    if let Some(a) = package_amount(product) {
-        put(&mut m, "amount", a);
-    }
-    put(
-        &mut m,
-        "extension",
-        Value::Array(product_extensions(product)),
-    );
-    Value::Object(m)
+/// Medications referenced from `ingredient.itemReference`; a `nested` Medication (itself
+/// contained) leaves its parts out, as a contained resource cannot contain others (dom-2).
+pub(crate) struct MedicationJ<'a> {
+    pub product: &'a Product,
+    pub id: Cow<'a, str>,
+    pub nested: bool,
 }
 
-fn ingredients(list: &[Ingredient]) -> Vec<Value> {
-    list.iter()
-        .map(|ing| {
-            let mut o = Map::with_capacity(3);
-            let item = match &ing.substance {
-                Some(c) => codeable(c, ing.name.as_deref()),
-                None => {
-                    j!({"text": ing.name.clone().unwrap_or_else(|| "unknown substance".into())})
-                }
-            };
-            o.insert("itemCodeableConcept".into(), item);
-            o.insert("isActive".into(), j!(ing.active));
-            if let Some(r) = &ing.strength {
-                o.insert("strength".into(), ratio(r));
+fn part_id(id: &str, i: usize) -> String {
+    format!("{id}-part{}", i + 1)
+}
+
+/// The Medications of a product's parts (`{id}-part1`, ...).
+pub(crate) struct PartsJ<'a> {
+    pub product: &'a Product,
+    pub id: &'a str,
+}
+
+impl PartsJ<'_> {
+    /// Writes each part as an element of an enclosing array.
+    pub(crate) fn each<Q: SerializeSeq>(&self, seq: &mut Q) -> Result<(), Q::Error> {
+        for (i, (_, part)) in self.product.parts.iter().enumerate() {
+            seq.serialize_element(&MedicationJ {
+                product: part,
+                id: Cow::Owned(part_id(self.id, i)),
+                nested: true,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for PartsJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.product.parts.len()))?;
+        self.each(&mut seq)?;
+        seq.end()
+    }
+}
+
+impl Serialize for MedicationJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let product = self.product;
+        let id: &str = &self.id;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Medication")?;
+        m.serialize_entry("id", id)?;
+        if !self.nested && !product.parts.is_empty() {
+            m.serialize_entry("contained", &PartsJ { product, id })?;
+        }
+        let code = CodeableManyJ {
+            codes: &product.codes,
+            more: &product.classes,
+            text: product.name.as_deref(),
+        };
+        if !code.is_empty() {
+            m.serialize_entry("code", &code)?;
+        }
+        if let Some(f) = &product.form {
+            m.serialize_entry("form", &CodeableJ(f, None))?;
+        }
+        if let Some(mfr) = &product.manufacturer {
+            m.serialize_entry("manufacturer", &One("display", mfr))?;
+        }
+        if !product.ingredients.is_empty() || !product.parts.is_empty() {
+            m.serialize_entry("ingredient", &IngredientsJ { product, id })?;
+        }
+        if let Some(a) = package_amount(product) {
+            m.serialize_entry("amount", &a)?;
+        }
+        let ext = product_extensions(product);
+        seq_entry(&mut m, "extension", &ext)?;
+        m.end()
+    }
+}
+
+/// The ingredients, then the parts of a combination product (by reference).
+struct IngredientsJ<'a> {
+    product: &'a Product,
+    id: &'a str,
+}
+
+impl Serialize for IngredientsJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for ing in &self.product.ingredients {
+            seq.serialize_element(&IngredientJ(ing))?;
+        }
+        for (i, (qty, part)) in self.product.parts.iter().enumerate() {
+            seq.serialize_element(&PartIngredientJ {
+                reference: &format!("#{}", part_id(self.id, i)),
+                name: part.name.as_deref(),
+                quantity: qty.as_ref(),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct IngredientJ<'a>(&'a Ingredient);
+
+impl Serialize for IngredientJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ing = self.0;
+        let mut m = s.serialize_map(None)?;
+        match &ing.substance {
+            Some(c) => {
+                m.serialize_entry("itemCodeableConcept", &CodeableJ(c, ing.name.as_deref()))?
             }
-            Value::Object(o)
-        })
-        .collect()
+            None => m.serialize_entry(
+                "itemCodeableConcept",
+                &One("text", ing.name.as_deref().unwrap_or("unknown substance")),
+            )?,
+        }
+        m.serialize_entry("isActive", &ing.active)?;
+        if let Some(r) = &ing.strength {
+            m.serialize_entry("strength", &RatioJ(r))?;
+        }
+        m.end()
+    }
+}
+
+struct PartIngredientJ<'a> {
+    reference: &'a str,
+    name: Option<&'a str>,
+    quantity: Option<&'a Quantity>,
+}
+
+/// `1` (UCUM unity), the denominator of a part's count.
+#[derive(serde::Serialize)]
+struct Unity {
+    value: u8,
+    unit: &'static str,
+    system: &'static str,
+    code: &'static str,
+}
+
+const UNITY: Unity = Unity {
+    value: 1,
+    unit: "1",
+    system: ncp_types::systems::UCUM_URI,
+    code: "1",
+};
+
+impl Serialize for PartIngredientJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry(
+            "itemReference",
+            &ReferenceJ {
+                reference: self.reference,
+                display: self.name,
+            },
+        )?;
+        m.serialize_entry("isActive", &true)?;
+        if let Some(q) = self.quantity {
+            #[derive(serde::Serialize)]
+            struct Strength<'a> {
+                numerator: QuantityJ<'a>,
+                denominator: Unity,
+            }
+            m.serialize_entry(
+                "strength",
+                &Strength {
+                    numerator: quantity(q),
+                    denominator: UNITY,
+                },
+            )?;
+        }
+        m.end()
+    }
 }
 
 /// The package content as a Ratio: innermost quantity times the counts of the outer levels,
 /// per one outermost package (3 mL x 5 syringes = 15 mL / 1 box).
-fn package_amount(product: &Product) -> Option<Value> {
+struct PackageAmountJ<'a> {
+    numerator: Quantity,
+    /// The dose form's display as the unit of a count (`1`).
+    numerator_unit: Option<&'a str>,
+    denominator_unit: &'a str,
+}
+
+fn package_amount(product: &Product) -> Option<PackageAmountJ<'_>> {
     let levels = &product.packaging;
     let inner = levels.first()?.quantity.as_ref()?;
     let mut total = inner.value.to_f64();
@@ -106,24 +235,51 @@ fn package_amount(product: &Product) -> Option<Value> {
         }
     }
     let outer = levels.last()?;
-    let mut numerator = quantity(&Quantity {
+    let numerator = Quantity {
         value: Decimal::parse(&format_decimal(total))?,
         unit: inner.unit.clone(),
-    });
-    if inner.unit == "1" {
-        if let (Value::Object(o), Some(d)) = (
-            &mut numerator,
-            product.form.as_ref().and_then(|f| f.display.clone()),
-        ) {
-            o.insert("unit".into(), j!(d));
-        }
-    }
+    };
+    let numerator_unit = if inner.unit == "1" {
+        product.form.as_ref().and_then(|f| f.display.as_deref())
+    } else {
+        None
+    };
     let denominator_unit = outer
         .form
         .as_ref()
-        .and_then(|f| f.display.clone())
-        .unwrap_or_else(|| PACKAGE_UNIT_SV.to_owned());
-    Some(j!({"numerator": numerator, "denominator": {"value": 1, "unit": denominator_unit}}))
+        .and_then(|f| f.display.as_deref())
+        .unwrap_or(PACKAGE_UNIT_SV);
+    Some(PackageAmountJ {
+        numerator,
+        numerator_unit,
+        denominator_unit,
+    })
+}
+
+impl Serialize for PackageAmountJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Denominator<'a> {
+            value: u8,
+            unit: &'a str,
+        }
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry(
+            "numerator",
+            &QuantityJ {
+                q: &self.numerator,
+                unit_text: self.numerator_unit,
+            },
+        )?;
+        m.serialize_entry(
+            "denominator",
+            &Denominator {
+                value: 1,
+                unit: self.denominator_unit,
+            },
+        )?;
+        m.end()
+    }
 }
 
 fn format_decimal(x: f64) -> String {
@@ -135,112 +291,155 @@ fn format_decimal(x: f64) -> String {
     }
 }
 
-fn product_extensions(product: &Product) -> Vec<Value> {
+/// A FHIR extension: a URL with one value, or with nested extensions.
+pub(crate) enum ExtJ<'a> {
+    Codeable(&'a str, CodeableJ<'a>),
+    Quantity(&'a str, QuantityJ<'a>),
+    Str(&'a str, &'a str),
+    Nested(&'a str, Vec<ExtJ<'a>>),
+}
+
+impl Serialize for ExtJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        match self {
+            ExtJ::Codeable(url, v) => {
+                m.serialize_entry("url", url)?;
+                m.serialize_entry("valueCodeableConcept", v)?;
+            }
+            ExtJ::Quantity(url, v) => {
+                m.serialize_entry("url", url)?;
+                m.serialize_entry("valueQuantity", v)?;
+            }
+            ExtJ::Str(url, v) => {
+                m.serialize_entry("url", url)?;
+                m.serialize_entry("valueString", v)?;
+            }
+            ExtJ::Nested(url, v) => {
+                m.serialize_entry("url", url)?;
+                m.serialize_entry("extension", v)?;
+            }
+        }
+        m.end()
+    }
+}
+
+fn product_extensions(product: &Product) -> Vec<ExtJ<'_>> {
     let mut ext = Vec::new();
     if let Some(outer) = product.packaging.last() {
         if let Some(code) = &outer.code {
-            ext.push(j!({"url": format!("{NLL_EXTENSION_BASE}nll-package"), "valueCodeableConcept": codeable(code, outer.name.as_deref())}));
+            ext.push(ExtJ::Codeable(
+                NLL_PACKAGE,
+                CodeableJ(code, outer.name.as_deref()),
+            ));
         }
         if let Some(form) = &outer.form {
-            ext.push(j!({"url": format!("{NLL_EXTENSION_BASE}nll-package-type"), "valueCodeableConcept": codeable(form, None)}));
+            ext.push(ExtJ::Codeable(NLL_PACKAGE_TYPE, CodeableJ(form, None)));
         }
     }
     // Every packaging level, innermost first, so nothing of the CDA is lost.
     for level in &product.packaging {
         let mut sub = Vec::new();
         if let Some(q) = &level.quantity {
-            sub.push(j!({"url": "quantity", "valueQuantity": quantity(q)}));
+            sub.push(ExtJ::Quantity("quantity", quantity(q)));
         }
         if let Some(f) = &level.form {
-            sub.push(j!({"url": "type", "valueCodeableConcept": codeable(f, None)}));
+            sub.push(ExtJ::Codeable("type", CodeableJ(f, None)));
         }
         if let Some(c) = &level.code {
-            sub.push(j!({"url": "code", "valueCodeableConcept": codeable(c, None)}));
+            sub.push(ExtJ::Codeable("code", CodeableJ(c, None)));
         }
         if let Some(n) = &level.name {
-            sub.push(j!({"url": "name", "valueString": n.as_str()}));
+            sub.push(ExtJ::Str("name", n));
         }
         if !sub.is_empty() {
-            ext.push(j!({"url": format!("{NCP_EXTENSION_BASE}package-level"), "extension": sub}));
+            ext.push(ExtJ::Nested(NCP_PACKAGE_LEVEL, sub));
         }
     }
     if let Some(d) = &product.description {
-        ext.push(
-            j!({"url": format!("{NCP_EXTENSION_BASE}product-description"), "valueString": d.as_str()}),
-        );
+        ext.push(ExtJ::Str(NCP_PRODUCT_DESCRIPTION, d));
     }
     ext
 }
 
-pub(crate) fn patient(p: &Patient, id: &str) -> Value {
-    let mut o = Map::with_capacity(8);
-    o.insert("resourceType".into(), j!("Patient"));
-    o.insert("id".into(), j!(id));
-    put(
-        &mut o,
-        "identifier",
-        Value::Array(p.ids.iter().map(identifier).collect()),
-    );
-    put(
-        &mut o,
-        "name",
-        Value::Array(p.names.iter().map(human_name).collect()),
-    );
-    if let Some(g) = p.gender {
-        let g = match g {
-            Gender::Male => "male",
-            Gender::Female => "female",
-            Gender::Undifferentiated => "other",
-        };
-        o.insert("gender".into(), j!(g));
-    }
-    if let Some(b) = &p.birth {
-        o.insert("birthDate".into(), j!(date(b)));
-    }
-    put(&mut o, "telecom", telecoms(&p.telecoms));
-    if let Some(a) = &p.address {
-        put(&mut o, "address", j!([address(a)]));
-    }
-    Value::Object(o)
+pub(crate) struct PatientJ<'a> {
+    pub patient: &'a Patient,
+    pub id: &'a str,
 }
 
-pub(crate) fn practitioner(p: &Professional, id: &str) -> Value {
-    let mut o = Map::with_capacity(6);
-    o.insert("resourceType".into(), j!("Practitioner"));
-    o.insert("id".into(), j!(id));
-    put(
-        &mut o,
-        "identifier",
-        Value::Array(p.ids.iter().map(identifier).collect()),
-    );
-    if let Some(n) = &p.name {
-        put(&mut o, "name", j!([human_name(n)]));
-    }
-    put(&mut o, "telecom", telecoms(&p.telecoms));
-    if let Some(a) = &p.address {
-        let a = address(a);
-        if a.as_object().is_some_and(|x| !x.is_empty()) {
-            put(&mut o, "address", j!([a]));
+impl Serialize for PatientJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.patient;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Patient")?;
+        m.serialize_entry("id", self.id)?;
+        identifiers_entry(&mut m, &p.ids)?;
+        if !p.names.is_empty() {
+            m.serialize_entry("name", &SeqOf(|| p.names.iter().map(HumanNameJ)))?;
         }
+        if let Some(g) = p.gender {
+            let g = match g {
+                Gender::Male => "male",
+                Gender::Female => "female",
+                Gender::Undifferentiated => "other",
+            };
+            m.serialize_entry("gender", g)?;
+        }
+        if let Some(b) = &p.birth {
+            m.serialize_entry("birthDate", &date(b))?;
+        }
+        telecom_entry(&mut m, &p.telecoms)?;
+        if let Some(a) = &p.address {
+            m.serialize_entry("address", &[AddressJ(a)])?;
+        }
+        m.end()
     }
-    Value::Object(o)
 }
 
-pub(crate) fn organization(org: &Organization, id: &str) -> Value {
-    let mut o = Map::with_capacity(6);
-    o.insert("resourceType".into(), j!("Organization"));
-    o.insert("id".into(), j!(id));
-    put(
-        &mut o,
-        "identifier",
-        Value::Array(org.ids.iter().map(identifier).collect()),
-    );
-    put(&mut o, "name", opt_str(org.name.as_deref()));
-    put(&mut o, "telecom", telecoms(&org.telecoms));
-    if let Some(a) = &org.address {
-        put(&mut o, "address", j!([address(a)]));
+pub(crate) struct PractitionerJ<'a> {
+    pub professional: &'a Professional,
+    pub id: &'a str,
+}
+
+impl Serialize for PractitionerJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.professional;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Practitioner")?;
+        m.serialize_entry("id", self.id)?;
+        identifiers_entry(&mut m, &p.ids)?;
+        if let Some(n) = &p.name {
+            m.serialize_entry("name", &[HumanNameJ(n)])?;
+        }
+        telecom_entry(&mut m, &p.telecoms)?;
+        if let Some(a) = p.address.as_ref().map(AddressJ) {
+            if !a.is_empty() {
+                m.serialize_entry("address", &[a])?;
+            }
+        }
+        m.end()
     }
-    Value::Object(o)
+}
+
+pub(crate) struct OrganizationJ<'a> {
+    pub organization: &'a Organization,
+    pub id: &'a str,
+}
+
+impl Serialize for OrganizationJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let org = self.organization;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Organization")?;
+        m.serialize_entry("id", self.id)?;
+        identifiers_entry(&mut m, &org.ids)?;
+        opt_str_entry(&mut m, "name", org.name.as_deref())?;
+        telecom_entry(&mut m, &org.telecoms)?;
+        if let Some(a) = &org.address {
+            m.serialize_entry("address", &[AddressJ(a)])?;
+        }
+        m.end()
+    }
 }
 
 fn professional_seed(p: &Professional) -> String {
@@ -251,8 +450,9 @@ fn professional_seed(p: &Professional) -> String {
         .join("|")
 }
 
-fn fhir_id_of(full_url: &str) -> String {
-    full_url.trim_start_matches("urn:uuid:").to_owned()
+/// The resource id in a `urn:uuid:` full URL.
+pub(crate) fn fhir_id_of(full_url: &str) -> &str {
+    full_url.trim_start_matches("urn:uuid:")
 }
 
 fn period_unit(ucum: &str) -> Option<&'static str> {
@@ -280,71 +480,282 @@ fn request_status(s: Option<&str>) -> &'static str {
 }
 
 /// The number-of-packages quantity, NLL style (`förpackning`) when the CDA unit is `1`.
-pub(crate) fn package_count(q: &Quantity) -> Value {
-    if q.unit == "1" {
-        j!({"value": number(&q.value), "unit": PACKAGE_UNIT_SV})
-    } else {
-        quantity(q)
+pub(crate) struct PackageCountJ<'a>(pub &'a Quantity);
+
+impl Serialize for PackageCountJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let q = self.0;
+        if q.unit != "1" {
+            return quantity(q).serialize(s);
+        }
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("value", &number(&q.value))?;
+        m.serialize_entry("unit", PACKAGE_UNIT_SV)?;
+        m.end()
     }
 }
 
-fn dosage(item: &PrescriptionItem) -> Value {
-    let mut d = Map::with_capacity(4);
-    put(
-        &mut d,
-        "text",
-        opt_str(item.patient_instructions.as_deref()),
-    );
-    if let Some(f) = &item.frequency {
-        match period_unit(&f.period.unit) {
-            Some(unit) => {
-                put(
-                    &mut d,
-                    "timing",
-                    j!({"repeat": {"frequency": 1, "period": number(&f.period.value), "periodUnit": unit}}),
-                );
-            }
-            None => {
-                tracing::debug!(unit = %f.period.unit, "dosage period unit not representable in Timing")
+struct DosageJ<'a>(&'a PrescriptionItem);
+
+impl Serialize for DosageJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let item = self.0;
+        let mut d = s.serialize_map(None)?;
+        opt_str_entry(&mut d, "text", item.patient_instructions.as_deref())?;
+        if let Some(f) = &item.frequency {
+            match period_unit(&f.period.unit) {
+                Some(unit) => {
+                    #[derive(serde::Serialize)]
+                    struct Repeat {
+                        frequency: u8,
+                        period: Option<Num>,
+                        #[serde(rename = "periodUnit")]
+                        period_unit: &'static str,
+                    }
+                    let repeat = Repeat {
+                        frequency: 1,
+                        period: number(&f.period.value),
+                        period_unit: unit,
+                    };
+                    d.serialize_entry("timing", &One("repeat", repeat))?;
+                }
+                None => {
+                    tracing::debug!(unit = %f.period.unit, "dosage period unit not representable in Timing")
+                }
             }
         }
-    }
-    if let Some(r) = &item.route {
-        put(&mut d, "route", codeable(r, None));
-    }
-    match &item.dose {
-        Some(DoseQuantity::Single(q)) => {
-            put(&mut d, "doseAndRate", j!([{"doseQuantity": quantity(q)}]));
+        if let Some(r) = &item.route {
+            d.serialize_entry("route", &CodeableJ(r, None))?;
         }
-        Some(DoseQuantity::Range { low, high }) => {
-            let mut r = Map::with_capacity(2);
-            if let Some(l) = low {
-                r.insert("low".into(), quantity(l));
+        match &item.dose {
+            Some(DoseQuantity::Single(q)) => {
+                d.serialize_entry("doseAndRate", &[One("doseQuantity", quantity(q))])?;
             }
-            if let Some(h) = high {
-                r.insert("high".into(), quantity(h));
+            Some(DoseQuantity::Range { low, high }) => {
+                #[derive(serde::Serialize)]
+                struct Range<'a> {
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    low: Option<QuantityJ<'a>>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    high: Option<QuantityJ<'a>>,
+                }
+                let r = Range {
+                    low: low.as_ref().map(quantity),
+                    high: high.as_ref().map(quantity),
+                };
+                d.serialize_entry("doseAndRate", &[One("doseRange", r)])?;
             }
-            put(&mut d, "doseAndRate", j!([{"doseRange": r}]));
+            None => {}
         }
-        None => {}
+        d.end()
     }
-    Value::Object(d)
 }
 
-/// Builds the `collection` Bundle for an ePrescription (L3 items, or L1 with its PDF).
-pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
+/// One entry of the Bundle: its full URL and the resource.
+struct EntryJ<'a> {
+    full_url: String,
+    resource: ResourceJ<'a>,
+}
+
+enum ResourceJ<'a> {
+    Patient(&'a Patient),
+    Practitioner(&'a Professional),
+    Organization(&'a Organization),
+    Role {
+        practitioner: String,
+        organization: Option<String>,
+        function: Option<&'a Code>,
+    },
+    Medication(&'a Product),
+    Request(RequestJ<'a>),
+    Binary(&'a NonXmlBody),
+}
+
+struct RequestJ<'a> {
+    doc: &'a CdaDocument,
+    item: &'a PrescriptionItem,
+    medication: String,
+    patient: String,
+    requester: Option<String>,
+    authored: Option<Timestamp>,
+}
+
+impl Serialize for EntryJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let id = fhir_id_of(&self.full_url);
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("fullUrl", &self.full_url)?;
+        match &self.resource {
+            ResourceJ::Patient(patient) => {
+                m.serialize_entry("resource", &PatientJ { patient, id })?
+            }
+            ResourceJ::Practitioner(professional) => {
+                m.serialize_entry("resource", &PractitionerJ { professional, id })?
+            }
+            ResourceJ::Organization(organization) => {
+                m.serialize_entry("resource", &OrganizationJ { organization, id })?
+            }
+            ResourceJ::Role {
+                practitioner,
+                organization,
+                function,
+            } => {
+                #[derive(serde::Serialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Role<'a> {
+                    resource_type: &'static str,
+                    id: &'a str,
+                    practitioner: ReferenceJ<'a>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    organization: Option<ReferenceJ<'a>>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    code: Option<[CodeableJ<'a>; 1]>,
+                }
+                let role = Role {
+                    resource_type: "PractitionerRole",
+                    id,
+                    practitioner: reference(practitioner),
+                    organization: organization.as_deref().map(reference),
+                    code: function.map(|f| [CodeableJ(f, None)]),
+                };
+                m.serialize_entry("resource", &role)?
+            }
+            ResourceJ::Medication(product) => m.serialize_entry(
+                "resource",
+                &MedicationJ {
+                    product,
+                    id: Cow::Borrowed(id),
+                    nested: false,
+                },
+            )?,
+            ResourceJ::Request(request) => {
+                m.serialize_entry("resource", &MedicationRequestJ { request, id })?
+            }
+            ResourceJ::Binary(body) => m.serialize_entry("resource", &BinaryJ { body, id })?,
+        }
+        m.end()
+    }
+}
+
+/// A `MedicationRequest` with its resource id.
+struct MedicationRequestJ<'a> {
+    request: &'a RequestJ<'a>,
+    id: &'a str,
+}
+
+impl Serialize for MedicationRequestJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let RequestJ {
+            doc,
+            item,
+            medication,
+            patient,
+            requester,
+            authored,
+        } = self.request;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "MedicationRequest")?;
+        m.serialize_entry("id", self.id)?;
+        let item_id = item.id.as_ref().unwrap_or(&doc.id);
+        m.serialize_entry("identifier", &[IdentifierJ(item_id)])?;
+        m.serialize_entry("status", request_status(item.status.as_deref()))?;
+        m.serialize_entry("intent", "order")?;
+        m.serialize_entry(
+            "medicationReference",
+            &ReferenceJ {
+                reference: medication,
+                display: item.product.name.as_deref(),
+            },
+        )?;
+        m.serialize_entry("subject", &reference(patient))?;
+        if let Some(t) = authored {
+            m.serialize_entry("authoredOn", &date_time(t))?;
+        }
+        if let Some(r) = requester {
+            m.serialize_entry("requester", &reference(r))?;
+        }
+        m.serialize_entry("groupIdentifier", &IdentifierJ(&doc.id))?;
+        m.serialize_entry("dosageInstruction", &[DosageJ(item)])?;
+        let validity = item.period.as_ref().map(PeriodJ).filter(|p| !p.is_empty());
+        if validity.is_some() || item.repeats.is_some() || item.quantity.is_some() {
+            #[derive(serde::Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct DispenseRequest<'a> {
+                #[serde(skip_serializing_if = "Option::is_none")]
+                validity_period: Option<PeriodJ<'a>>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                number_of_repeats_allowed: Option<u32>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                quantity: Option<PackageCountJ<'a>>,
+            }
+            m.serialize_entry(
+                "dispenseRequest",
+                &DispenseRequest {
+                    validity_period: validity,
+                    number_of_repeats_allowed: item.repeats,
+                    quantity: item.quantity.as_ref().map(PackageCountJ),
+                },
+            )?;
+        }
+        if let Some(sub) = &item.substitution {
+            #[derive(serde::Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Substitution<'a> {
+                allowed_boolean: bool,
+                extension: [ExtJ<'a>; 1],
+            }
+            m.serialize_entry(
+                "substitution",
+                &Substitution {
+                    allowed_boolean: sub.code != "N",
+                    extension: [ExtJ::Codeable(NCP_SUBSTITUTION_CODE, CodeableJ(sub, None))],
+                },
+            )?;
+        }
+        if let Some(n) = &item.fulfillment_instructions {
+            m.serialize_entry("note", &[One("text", n)])?;
+        }
+        m.end()
+    }
+}
+
+/// The `collection` Bundle of an ePrescription (L3 items, or L1 with its PDF), ready to be
+/// written.
+pub(crate) struct EPrescriptionBundleJ<'a> {
+    doc: &'a CdaDocument,
+    entries: Vec<EntryJ<'a>>,
+}
+
+impl Serialize for EPrescriptionBundleJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let id = stable_uuid(&self.doc.id.qualified());
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("resourceType", "Bundle")?;
+        m.serialize_entry("id", fhir_id_of(&id))?;
+        m.serialize_entry("identifier", &IdentifierJ(&self.doc.id))?;
+        m.serialize_entry("type", "collection")?;
+        m.serialize_entry("entry", &self.entries)?;
+        m.end()
+    }
+}
+
+/// Plans the `collection` Bundle for an ePrescription: the Patient, the prescribers
+/// (Practitioner, Organization, PractitionerRole: the document author, plus any entry-level
+/// author that differs), per item the Medication and the MedicationRequest, and an L1's PDF.
+pub(crate) fn to_bundle<'a>(
+    doc: &'a CdaDocument,
+) -> Result<EPrescriptionBundleJ<'a>, FromCdaError> {
     let seed = doc.id.qualified();
-    let mut entries: Vec<Value> = Vec::new();
+    let mut entries: Vec<EntryJ<'a>> = Vec::with_capacity(4 + 2 * doc.prescriptions.len());
 
     let patient_url = stable_uuid(&format!("{seed}/patient"));
-    entries.push(entry(
-        patient_url.clone(),
-        patient(&doc.patient, &fhir_id_of(&patient_url)),
-    ));
+    entries.push(EntryJ {
+        full_url: patient_url.clone(),
+        resource: ResourceJ::Patient(&doc.patient),
+    });
 
-    // Prescribers: the document author, plus any entry-level author that differs.
     let mut roles: Vec<(String, String)> = Vec::new(); // (professional seed, PractitionerRole url)
-    let mut add_professional = |p: &Professional, entries: &mut Vec<Value>| -> String {
+    let mut add_professional = |p: &'a Professional, entries: &mut Vec<EntryJ<'a>>| -> String {
         let pseed = professional_seed(p);
         if let Some((_, url)) = roles.iter().find(|(s, _)| *s == pseed) {
             return url.clone();
@@ -352,26 +763,26 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
         let n = roles.len();
         let prac_url = stable_uuid(&format!("{seed}/practitioner/{n}"));
         let role_url = stable_uuid(&format!("{seed}/role/{n}"));
-        entries.push(entry(
-            prac_url.clone(),
-            practitioner(p, &fhir_id_of(&prac_url)),
-        ));
-        let mut role = Map::with_capacity(5);
-        role.insert("resourceType".into(), j!("PractitionerRole"));
-        role.insert("id".into(), j!(fhir_id_of(&role_url)));
-        role.insert("practitioner".into(), j!({"reference": prac_url}));
-        if let Some(org) = &p.organization {
+        entries.push(EntryJ {
+            full_url: prac_url.clone(),
+            resource: ResourceJ::Practitioner(p),
+        });
+        let organization = p.organization.as_ref().map(|org| {
             let org_url = stable_uuid(&format!("{seed}/organization/{n}"));
-            entries.push(entry(
-                org_url.clone(),
-                organization(org, &fhir_id_of(&org_url)),
-            ));
-            role.insert("organization".into(), j!({"reference": org_url}));
-        }
-        if let Some(f) = &p.function {
-            role.insert("code".into(), j!([codeable(f, None)]));
-        }
-        entries.push(entry(role_url.clone(), Value::Object(role)));
+            entries.push(EntryJ {
+                full_url: org_url.clone(),
+                resource: ResourceJ::Organization(org),
+            });
+            org_url
+        });
+        entries.push(EntryJ {
+            full_url: role_url.clone(),
+            resource: ResourceJ::Role {
+                practitioner: prac_url,
+                organization,
+                function: p.function.as_ref(),
+            },
+        });
         roles.push((pseed, role_url.clone()));
         role_url
     };
@@ -382,10 +793,10 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
 
     for (i, item) in doc.prescriptions.iter().enumerate() {
         let med_url = stable_uuid(&format!("{seed}/medication/{i}"));
-        entries.push(entry(
-            med_url.clone(),
-            medication(&item.product, &fhir_id_of(&med_url)),
-        ));
+        entries.push(EntryJ {
+            full_url: med_url.clone(),
+            resource: ResourceJ::Medication(&item.product),
+        });
         let requester = match &item.prescriber {
             Some(p) => Some(add_professional(p, &mut entries)),
             None => author_role.clone(),
@@ -396,82 +807,47 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
             .and_then(|p| p.time)
             .or_else(|| doc.author.as_ref().and_then(|a| a.time))
             .or(doc.effective_time);
-
-        let mr_url = stable_uuid(&format!("{seed}/request/{i}"));
-        let mut mr = Map::with_capacity(14);
-        mr.insert("resourceType".into(), j!("MedicationRequest"));
-        mr.insert("id".into(), j!(fhir_id_of(&mr_url)));
-        let item_id = item.id.as_ref().unwrap_or(&doc.id);
-        mr.insert("identifier".into(), j!([identifier(item_id)]));
-        mr.insert("status".into(), j!(request_status(item.status.as_deref())));
-        mr.insert("intent".into(), j!("order"));
-        mr.insert(
-            "medicationReference".into(),
-            reference(med_url, item.product.name.as_deref()),
-        );
-        mr.insert("subject".into(), j!({"reference": patient_url.as_str()}));
-        if let Some(t) = authored {
-            mr.insert("authoredOn".into(), j!(date_time(&t)));
-        }
-        if let Some(r) = requester {
-            mr.insert("requester".into(), j!({"reference": r}));
-        }
-        mr.insert("groupIdentifier".into(), identifier(&doc.id));
-        put(&mut mr, "dosageInstruction", j!([dosage(item)]));
-        let mut dr = Map::with_capacity(3);
-        if let Some(p) = &item.period {
-            put(&mut dr, "validityPeriod", period(p));
-        }
-        if let Some(n) = item.repeats {
-            dr.insert("numberOfRepeatsAllowed".into(), j!(n));
-        }
-        if let Some(q) = &item.quantity {
-            dr.insert("quantity".into(), package_count(q));
-        }
-        put(&mut mr, "dispenseRequest", Value::Object(dr));
-        if let Some(s) = &item.substitution {
-            let mut sub = Map::with_capacity(2);
-            sub.insert("allowedBoolean".into(), j!(s.code != "N"));
-            sub.insert(
-                "extension".into(),
-                j!([{"url": format!("{NCP_EXTENSION_BASE}substitution-code"), "valueCodeableConcept": codeable(s, None)}]),
-            );
-            mr.insert("substitution".into(), Value::Object(sub));
-        }
-        if let Some(n) = &item.fulfillment_instructions {
-            mr.insert("note".into(), j!([{"text": n.as_str()}]));
-        }
-        entries.push(entry(mr_url, Value::Object(mr)));
+        entries.push(EntryJ {
+            full_url: stable_uuid(&format!("{seed}/request/{i}")),
+            resource: ResourceJ::Request(RequestJ {
+                doc,
+                item,
+                medication: med_url,
+                patient: patient_url.clone(),
+                requester,
+                authored,
+            }),
+        });
     }
 
     if let Some(body) = &doc.non_xml_body {
-        let url = stable_uuid(&format!("{seed}/binary"));
-        entries.push(entry(url.clone(), binary(body, &fhir_id_of(&url))));
+        entries.push(EntryJ {
+            full_url: stable_uuid(&format!("{seed}/binary")),
+            resource: ResourceJ::Binary(body),
+        });
     }
-
-    let bundle = j!({
-        "resourceType": "Bundle",
-        "id": fhir_id_of(&stable_uuid(&seed)),
-        "identifier": identifier(&doc.id),
-        "type": "collection",
-        "entry": entries,
-    });
-    // The builders never produce a null or an empty member (FHIR JSON forbids them).
-    debug_assert!(!has_empty_members(&bundle));
     tracing::info!(
         kind = %doc.kind,
         items = doc.prescriptions.len(),
         country = doc.country().map(|c| c.to_string()).unwrap_or_default(),
         "ePrescription converted to FHIR"
     );
-    Ok(bundle)
+    Ok(EPrescriptionBundleJ { doc, entries })
 }
 
-pub(crate) fn binary(body: &NonXmlBody, id: &str) -> Value {
-    j!({
-        "resourceType": "Binary",
-        "id": id,
-        "contentType": body.media_type.as_str(),
-        "data": body.base64.as_str(),
-    })
+/// An L1 document's PDF as a FHIR `Binary`.
+pub(crate) struct BinaryJ<'a> {
+    pub body: &'a NonXmlBody,
+    pub id: &'a str,
+}
+
+impl Serialize for BinaryJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("resourceType", "Binary")?;
+        m.serialize_entry("id", self.id)?;
+        m.serialize_entry("contentType", &self.body.media_type)?;
+        m.serialize_entry("data", &self.body.base64)?;
+        m.end()
+    }
 }

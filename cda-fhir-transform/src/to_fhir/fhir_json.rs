@@ -1,7 +1,14 @@
-//! Small builders for FHIR R4 JSON from the CDA model's data types.
+//! FHIR R4 JSON for the CDA model's data types: `Serialize` views that borrow from the model
+//! (a `Coding`, `CodeableConcept`, `Identifier`, `Quantity`, ...), written by serde straight
+//! to JSON text, or to a `serde_json::Value` for the Value API, from the same code.
+//!
+//! FHIR JSON has no `null` and no empty strings, arrays or objects: the views leave such
+//! members out (the `*_entry` helpers), and callers ask `is_empty` before writing a member
+//! whose object could turn out empty.
 
 use ncp_types::systems::{IdentifierSystem, UCUM_URI};
-use serde_json::{Map, Value};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Value;
 
 use super::cda_model::*;
 use super::swedish;
@@ -17,103 +24,6 @@ pub const NLL_EXTENSION_BASE: &str = "http://electronichealth.se/fhir/StructureD
 pub const NCP_EXTENSION_BASE: &str = "http://electronichealth.se/fhir/StructureDefinition/ncp-";
 /// The core FHIR translation extension (used on `Coding.display` for the Swedish display).
 pub const TRANSLATION_EXTENSION: &str = "http://hl7.org/fhir/StructureDefinition/translation";
-
-/// Inserts `value` under `key` unless it is null, an empty string, array or object.
-pub(crate) fn put(obj: &mut Map<String, Value>, key: &str, value: Value) {
-    let empty = match &value {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
-    };
-    if !empty {
-        obj.insert(key.to_owned(), value);
-    }
-}
-
-pub(crate) fn opt_str(s: Option<&str>) -> Value {
-    s.map(|x| Value::String(x.to_owned()))
-        .unwrap_or(Value::Null)
-}
-
-/// A FHIR `Coding`: original code, system and display kept; a Swedish display, when the
-/// terminology knows one, rides along as a `translation` extension on `display`.
-pub fn coding(c: &Code) -> Value {
-    let mut o = Map::with_capacity(4);
-    put(
-        &mut o,
-        "system",
-        Value::String(swedish::system_uri(&c.code_system)),
-    );
-    put(&mut o, "code", Value::String(c.code.clone()));
-    let sv = swedish::swedish_display(&c.code_system, &c.code);
-    match (&c.display, sv) {
-        (Some(d), Some(sv)) if d != sv => {
-            put(&mut o, "display", Value::String(d.clone()));
-            o.insert("_display".into(), translation_extension_sv(sv));
-        }
-        (Some(d), _) => put(&mut o, "display", Value::String(d.clone())),
-        (None, Some(sv)) => put(&mut o, "display", Value::String(sv.to_owned())),
-        (None, None) => {}
-    }
-    Value::Object(o)
-}
-
-/// The `_display` translation extension: Swedish `content` for a `Coding.display` (an empty
-/// content leaves `valueString` out, as FHIR JSON has no empty strings).
-fn translation_extension_sv(content: &str) -> Value {
-    let content = if content.is_empty() {
-        j!({"url": "content"})
-    } else {
-        j!({"url": "content", "valueString": content})
-    };
-    j!({"extension": [{
-        "url": TRANSLATION_EXTENSION,
-        "extension": [
-            {"url": "lang", "valueCode": "sv"},
-            content
-        ]
-    }]})
-}
-
-/// A `CodeableConcept`: the code, then its translations, and `text` (the original text, else
-/// the original display).
-pub fn codeable(c: &Code, text: Option<&str>) -> Value {
-    let mut codings = vec![coding(c)];
-    codings.extend(c.translations.iter().map(coding));
-    let mut o = Map::with_capacity(2);
-    o.insert("coding".into(), Value::Array(codings));
-    put(&mut o, "text", opt_str(text.or(c.display.as_deref())));
-    Value::Object(o)
-}
-
-/// Several codes for one concept (product codes and classes) in one `CodeableConcept`.
-pub fn codeable_many<'c>(codes: impl IntoIterator<Item = &'c Code>, text: Option<&str>) -> Value {
-    let mut codings = Vec::new();
-    for c in codes {
-        codings.push(coding(c));
-        codings.extend(c.translations.iter().map(coding));
-    }
-    let mut o = Map::with_capacity(2);
-    put(&mut o, "coding", Value::Array(codings));
-    put(&mut o, "text", opt_str(text));
-    Value::Object(o)
-}
-
-/// A FHIR `Identifier` for an II: Swedish identity systems get their URI; otherwise
-/// `urn:oid:{root}` with the extension, or `urn:ietf:rfc:3986` with the root as a URN.
-pub fn identifier(id: &InstanceId) -> Value {
-    match &id.extension {
-        Some(ext) => {
-            let system = IdentifierSystem::recognise(id.root.as_str())
-                .map(|s| s.uri().to_owned())
-                .unwrap_or_else(|| id.root.to_urn());
-            j!({"system": system, "value": ext.as_str()})
-        }
-        None => j!({"system": "urn:ietf:rfc:3986", "value": id.root.to_urn()}),
-    }
-}
 
 /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
 pub fn date(t: &Timestamp) -> String {
@@ -182,91 +92,6 @@ pub fn date_time(t: &Timestamp) -> String {
     }
 }
 
-/// A JSON number from a CDA decimal (integers stay integers).
-pub fn number(d: &Decimal) -> Value {
-    let s = d.as_str();
-    if !s.contains('.') {
-        if let Ok(i) = s.parse::<i64>() {
-            return Value::from(i);
-        }
-    }
-    serde_json::Number::from_f64(d.to_f64())
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
-}
-
-fn ucum_like(unit: &str) -> bool {
-    !unit.is_empty() && unit.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// A FHIR `Quantity` (UCUM coded when the unit looks like a UCUM code).
-pub fn quantity(q: &Quantity) -> Value {
-    let mut o = Map::with_capacity(4);
-    put(&mut o, "value", number(&q.value));
-    put(&mut o, "unit", Value::String(q.unit.clone()));
-    if ucum_like(&q.unit) {
-        put(&mut o, "system", Value::String(UCUM_URI.into()));
-        put(&mut o, "code", Value::String(q.unit.clone()));
-    }
-    Value::Object(o)
-}
-
-pub fn ratio(r: &Ratio) -> Value {
-    j!({"numerator": quantity(&r.numerator), "denominator": quantity(&r.denominator)})
-}
-
-pub fn period(p: &Period) -> Value {
-    let mut o = Map::with_capacity(2);
-    if let Some(s) = &p.start {
-        put(&mut o, "start", Value::String(date_time(s)));
-    }
-    if let Some(e) = &p.end {
-        put(&mut o, "end", Value::String(date_time(e)));
-    }
-    Value::Object(o)
-}
-
-pub fn human_name(n: &PersonName) -> Value {
-    let mut o = Map::with_capacity(4);
-    if !n.family.is_empty() {
-        put(&mut o, "family", Value::String(n.family.join(" ")));
-    }
-    put(&mut o, "given", j!(n.given.clone()));
-    put(&mut o, "prefix", j!(n.prefix.clone()));
-    put(&mut o, "suffix", j!(n.suffix.clone()));
-    Value::Object(o)
-}
-
-pub fn address(a: &Address) -> Value {
-    let mut o = Map::with_capacity(5);
-    put(&mut o, "line", j!(a.lines.clone()));
-    put(&mut o, "city", opt_str(a.city.as_deref()));
-    put(&mut o, "postalCode", opt_str(a.postal_code.as_deref()));
-    put(&mut o, "state", opt_str(a.state.as_deref()));
-    let country = a
-        .country
-        .map(|c| c.as_str().to_owned())
-        .or_else(|| a.country_text.clone());
-    put(&mut o, "country", opt_str(country.as_deref()));
-    Value::Object(o)
-}
-
-pub fn telecoms(ts: &[Telecom]) -> Value {
-    Value::Array(
-        ts.iter()
-            .map(|t| {
-                let system = match t.kind {
-                    TelecomKind::Phone => "phone",
-                    TelecomKind::Email => "email",
-                    TelecomKind::Fax => "fax",
-                    TelecomKind::Url => "url",
-                };
-                j!({"system": system, "value": t.value.as_str()})
-            })
-            .collect(),
-    )
-}
-
 /// A FHIR id (`[A-Za-z0-9\-\.]{1,64}`) for `s`, if `s` already is one.
 pub fn as_fhir_id(s: &str) -> Option<&str> {
     (!s.is_empty()
@@ -312,14 +137,443 @@ fn push_uuid(out: &mut String, seed: &str) {
     hex(out, lo & 0xffff_ffff_ffff, 12);
 }
 
-/// A `Reference` with an optional display (absent, not null, when there is none).
-pub(crate) fn reference(reference: String, display: Option<&str>) -> Value {
-    let mut o = Map::with_capacity(2);
-    o.insert("reference".into(), Value::String(reference));
-    if let Some(d) = display.filter(|d| !d.is_empty()) {
-        o.insert("display".into(), Value::String(d.to_owned()));
+// ----- writing helpers ---------------------------------------------------------------------
+
+/// `key: value` unless `value` is empty (FHIR JSON has no empty strings).
+pub(crate) fn str_entry<M: SerializeMap>(
+    m: &mut M,
+    key: &str,
+    value: &str,
+) -> Result<(), M::Error> {
+    if value.is_empty() {
+        Ok(())
+    } else {
+        m.serialize_entry(key, value)
     }
-    Value::Object(o)
+}
+
+/// `key: value` when there is a non-empty value.
+pub(crate) fn opt_str_entry<M: SerializeMap>(
+    m: &mut M,
+    key: &str,
+    value: Option<&str>,
+) -> Result<(), M::Error> {
+    match value {
+        Some(v) => str_entry(m, key, v),
+        None => Ok(()),
+    }
+}
+
+/// `key: [items]` unless there are none.
+pub(crate) fn seq_entry<M: SerializeMap, T: Serialize>(
+    m: &mut M,
+    key: &str,
+    items: &[T],
+) -> Result<(), M::Error> {
+    if items.is_empty() {
+        Ok(())
+    } else {
+        m.serialize_entry(key, items)
+    }
+}
+
+/// A JSON array written from an iterator of views (no intermediate vector).
+pub(crate) struct SeqOf<F>(pub F);
+
+impl<I, T, F> Serialize for SeqOf<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = T>,
+    T: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for item in (self.0)() {
+            seq.serialize_element(&item)?;
+        }
+        seq.end()
+    }
+}
+
+/// A one-member object `{key: value}`.
+pub(crate) struct One<'k, V>(pub &'k str, pub V);
+
+impl<V: Serialize> Serialize for One<'_, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(self.0, &self.1)?;
+        m.end()
+    }
+}
+
+/// `urn:oid:{oid}` written without an intermediate string.
+pub(crate) struct OidUrn<'a>(pub &'a ncp_types::Oid);
+
+impl Serialize for OidUrn<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("urn:oid:{}", self.0.as_str()))
+    }
+}
+
+// ----- data types -----------------------------------------------------------------------------
+
+/// A FHIR `Coding`: original code, system and display kept; a Swedish display, when the
+/// terminology knows one, rides along as a `translation` extension on `display`.
+pub(crate) struct CodingJ<'a>(pub &'a Code);
+
+impl Serialize for CodingJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        str_entry(&mut m, "system", &swedish::system_uri(&c.code_system))?;
+        str_entry(&mut m, "code", &c.code)?;
+        let sv = swedish::swedish_display(&c.code_system, &c.code);
+        match (&c.display, sv) {
+            (Some(d), Some(sv)) if d != sv => {
+                str_entry(&mut m, "display", d)?;
+                m.serialize_entry("_display", &TranslationSv(sv))?;
+            }
+            (Some(d), _) => str_entry(&mut m, "display", d)?,
+            (None, Some(sv)) => str_entry(&mut m, "display", sv)?,
+            (None, None) => {}
+        }
+        m.end()
+    }
+}
+
+/// The `_display` translation extension: Swedish `content` for a `Coding.display` (an empty
+/// content leaves `valueString` out, as FHIR JSON has no empty strings).
+pub(crate) struct TranslationSv<'a>(pub &'a str);
+
+#[derive(serde::Serialize)]
+struct UrlValue<'a> {
+    url: &'a str,
+    #[serde(rename = "valueCode", skip_serializing_if = "Option::is_none")]
+    value_code: Option<&'a str>,
+    #[serde(rename = "valueString", skip_serializing_if = "str::is_empty")]
+    value_string: &'a str,
+}
+
+impl Serialize for TranslationSv<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Translation<'a> {
+            url: &'a str,
+            extension: [UrlValue<'a>; 2],
+        }
+        let inner = Translation {
+            url: TRANSLATION_EXTENSION,
+            extension: [
+                UrlValue {
+                    url: "lang",
+                    value_code: Some("sv"),
+                    value_string: "",
+                },
+                UrlValue {
+                    url: "content",
+                    value_code: None,
+                    value_string: self.0,
+                },
+            ],
+        };
+        One("extension", [inner]).serialize(s)
+    }
+}
+
+/// Every coding of a code: itself, then its translations.
+fn codings(c: &Code) -> impl Iterator<Item = CodingJ<'_>> {
+    std::iter::once(CodingJ(c)).chain(c.translations.iter().map(CodingJ))
+}
+
+/// A `CodeableConcept`: the code, then its translations, and `text` (the original text, else
+/// the original display).
+pub(crate) struct CodeableJ<'a>(pub &'a Code, pub Option<&'a str>);
+
+impl Serialize for CodeableJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("coding", &SeqOf(|| codings(c)))?;
+        opt_str_entry(&mut m, "text", self.1.or(c.display.as_deref()))?;
+        m.end()
+    }
+}
+
+/// Several codes for one concept (product codes, then classes) in one `CodeableConcept`.
+pub(crate) struct CodeableManyJ<'a> {
+    pub codes: &'a [Code],
+    pub more: &'a [Code],
+    pub text: Option<&'a str>,
+}
+
+impl CodeableManyJ<'_> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.codes.is_empty() && self.more.is_empty() && self.text.is_none_or(str::is_empty)
+    }
+}
+
+impl Serialize for CodeableManyJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if !self.codes.is_empty() || !self.more.is_empty() {
+            m.serialize_entry(
+                "coding",
+                &SeqOf(|| self.codes.iter().chain(self.more).flat_map(codings)),
+            )?;
+        }
+        opt_str_entry(&mut m, "text", self.text)?;
+        m.end()
+    }
+}
+
+/// A FHIR `Identifier` for an II: Swedish identity systems get their URI; otherwise
+/// `urn:oid:{root}` with the extension, or `urn:ietf:rfc:3986` with the root as a URN.
+pub(crate) struct IdentifierJ<'a>(pub &'a InstanceId);
+
+impl Serialize for IdentifierJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let id = self.0;
+        let mut m = s.serialize_map(Some(2))?;
+        match &id.extension {
+            Some(ext) => {
+                match IdentifierSystem::recognise(id.root.as_str()) {
+                    Some(sys) => m.serialize_entry("system", sys.uri())?,
+                    None => m.serialize_entry("system", &OidUrn(&id.root))?,
+                }
+                m.serialize_entry("value", ext)?;
+            }
+            None => {
+                m.serialize_entry("system", "urn:ietf:rfc:3986")?;
+                m.serialize_entry("value", &OidUrn(&id.root))?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// A JSON number from a CDA decimal (integers stay integers; `None` if not representable).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl Serialize for Num {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Num::Int(i) => s.serialize_i64(i),
+            Num::Float(f) => s.serialize_f64(f),
+        }
+    }
+}
+
+pub(crate) fn number(d: &Decimal) -> Option<Num> {
+    let s = d.as_str();
+    if !s.contains('.') {
+        if let Ok(i) = s.parse::<i64>() {
+            return Some(Num::Int(i));
+        }
+    }
+    let f = d.to_f64();
+    f.is_finite().then_some(Num::Float(f))
+}
+
+fn ucum_like(unit: &str) -> bool {
+    !unit.is_empty() && unit.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A FHIR `Quantity` (UCUM coded when the unit looks like a UCUM code). `unit_text`, when
+/// given, replaces the human-readable `unit` (the UCUM `code` stays the CDA unit).
+pub(crate) struct QuantityJ<'a> {
+    pub q: &'a Quantity,
+    pub unit_text: Option<&'a str>,
+}
+
+pub(crate) fn quantity(q: &Quantity) -> QuantityJ<'_> {
+    QuantityJ { q, unit_text: None }
+}
+
+impl Serialize for QuantityJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let q = self.q;
+        let mut m = s.serialize_map(None)?;
+        if let Some(n) = number(&q.value) {
+            m.serialize_entry("value", &n)?;
+        }
+        if !q.unit.is_empty() {
+            str_entry(&mut m, "unit", self.unit_text.unwrap_or(&q.unit))?;
+        }
+        if ucum_like(&q.unit) {
+            m.serialize_entry("system", UCUM_URI)?;
+            m.serialize_entry("code", &q.unit)?;
+        }
+        m.end()
+    }
+}
+
+pub(crate) struct RatioJ<'a>(pub &'a Ratio);
+
+impl Serialize for RatioJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("numerator", &quantity(&self.0.numerator))?;
+        m.serialize_entry("denominator", &quantity(&self.0.denominator))?;
+        m.end()
+    }
+}
+
+pub(crate) struct PeriodJ<'a>(pub &'a Period);
+
+impl PeriodJ<'_> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.start.is_none() && self.0.end.is_none()
+    }
+}
+
+impl Serialize for PeriodJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(t) = &self.0.start {
+            str_entry(&mut m, "start", &date_time(t))?;
+        }
+        if let Some(t) = &self.0.end {
+            str_entry(&mut m, "end", &date_time(t))?;
+        }
+        m.end()
+    }
+}
+
+/// Space-joined parts (`family` may come in several elements).
+struct Joined<'a>(&'a [String]);
+
+impl Serialize for Joined<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            [one] => s.serialize_str(one),
+            many => s.serialize_str(&many.join(" ")),
+        }
+    }
+}
+
+pub(crate) struct HumanNameJ<'a>(pub &'a PersonName);
+
+impl Serialize for HumanNameJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.0;
+        let mut m = s.serialize_map(None)?;
+        // Joined with spaces: empty only when there is nothing, or one empty part.
+        if !matches!(n.family.as_slice(), [] | [_])
+            || n.family.first().is_some_and(|f| !f.is_empty())
+        {
+            m.serialize_entry("family", &Joined(&n.family))?;
+        }
+        seq_entry(&mut m, "given", &n.given)?;
+        seq_entry(&mut m, "prefix", &n.prefix)?;
+        seq_entry(&mut m, "suffix", &n.suffix)?;
+        m.end()
+    }
+}
+
+pub(crate) struct AddressJ<'a>(pub &'a Address);
+
+impl AddressJ<'_> {
+    fn country(&self) -> Option<&str> {
+        let a = self.0;
+        a.country
+            .as_ref()
+            .map(|c| c.as_str())
+            .or(a.country_text.as_deref())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        let a = self.0;
+        let blank = |x: &Option<String>| x.as_deref().is_none_or(str::is_empty);
+        a.lines.is_empty()
+            && blank(&a.city)
+            && blank(&a.postal_code)
+            && blank(&a.state)
+            && self.country().is_none_or(str::is_empty)
+    }
+}
+
+impl Serialize for AddressJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let a = self.0;
+        let mut m = s.serialize_map(None)?;
+        seq_entry(&mut m, "line", &a.lines)?;
+        opt_str_entry(&mut m, "city", a.city.as_deref())?;
+        opt_str_entry(&mut m, "postalCode", a.postal_code.as_deref())?;
+        opt_str_entry(&mut m, "state", a.state.as_deref())?;
+        opt_str_entry(&mut m, "country", self.country())?;
+        m.end()
+    }
+}
+
+pub(crate) struct TelecomJ<'a>(pub &'a Telecom);
+
+impl Serialize for TelecomJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        let system = match t.kind {
+            TelecomKind::Phone => "phone",
+            TelecomKind::Email => "email",
+            TelecomKind::Fax => "fax",
+            TelecomKind::Url => "url",
+        };
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("system", system)?;
+        m.serialize_entry("value", &t.value)?;
+        m.end()
+    }
+}
+
+/// `telecom: [...]` unless there are none.
+pub(crate) fn telecom_entry<M: SerializeMap>(m: &mut M, ts: &[Telecom]) -> Result<(), M::Error> {
+    if ts.is_empty() {
+        return Ok(());
+    }
+    m.serialize_entry("telecom", &SeqOf(|| ts.iter().map(TelecomJ)))
+}
+
+/// `identifier: [...]` unless there are none.
+pub(crate) fn identifiers_entry<M: SerializeMap>(
+    m: &mut M,
+    ids: &[InstanceId],
+) -> Result<(), M::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    m.serialize_entry("identifier", &SeqOf(|| ids.iter().map(IdentifierJ)))
+}
+
+/// A `Reference` with an optional display (absent, not null, when there is none).
+pub(crate) struct ReferenceJ<'a> {
+    pub reference: &'a str,
+    pub display: Option<&'a str>,
+}
+
+impl Serialize for ReferenceJ<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("reference", self.reference)?;
+        opt_str_entry(&mut m, "display", self.display)?;
+        m.end()
+    }
+}
+
+/// `{"reference": r}`.
+pub(crate) fn reference(r: &str) -> ReferenceJ<'_> {
+    ReferenceJ {
+        reference: r,
+        display: None,
+    }
+}
+
+/// A view as a `serde_json::Value` (for the Value API).
+pub(crate) fn to_value<T: Serialize>(view: &T) -> Value {
+    // The views write only string keys, strings, numbers and booleans: nothing `to_value`
+    // can refuse.
+    serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
 /// True when `v` holds anything FHIR JSON forbids and the builders must not produce: a
@@ -417,7 +671,7 @@ mod tests {
 
     #[test]
     fn translation_extension_shape() {
-        let v = translation_extension_sv("Tablett");
+        let v = to_value(&TranslationSv("Tablett"));
         let want = serde_json::json!({"extension": [{
             "url": TRANSLATION_EXTENSION,
             "extension": [

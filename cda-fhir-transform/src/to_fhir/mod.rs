@@ -10,21 +10,20 @@
 //!   a Swedish prescription -> NLL `MedicationDispense` instructions (record, or mark
 //!   `entered-in-error`).
 //! - [`cda_to_fhir`]: picks the conversion from the document's templateId.
+//! - [`cda_to_fhir_json`]: the same conversion written straight to FHIR JSON text (no
+//!   `serde_json::Value` in between; what the bridge forwards). Both come from one set of
+//!   `Serialize` views over the typed model, so they cannot disagree.
 //!
 //! Errors ([`FromCdaError`]) name the element (an XPath-like location) and what is wrong, and
 //! never contain patient data.
 
 #[macro_use]
 mod macros {
-    /// `serde_json::json!`-like literals that move their values (`json!` serialises every
-    /// interpolated `Value` again, a deep copy). Objects are built in one go from their
-    /// entries (sized once), arrays with `vec!`.
+    /// `serde_json::json!`-like object literals that move their values (`json!` serialises
+    /// every interpolated `Value` again, a deep copy), built in one go from their entries.
     macro_rules! j {
         ({ $($tt:tt)* }) => {
             serde_json::Value::Object(j_obj!(@acc [] $($tt)*))
-        };
-        ([ $($tt:tt)* ]) => {
-            serde_json::Value::Array(j_arr!(@acc [] $($tt)*))
         };
         ($e:expr) => {
             serde_json::Value::from($e)
@@ -41,26 +40,8 @@ mod macros {
         (@acc [$($done:tt)*] $k:literal : { $($v:tt)* } $(, $($rest:tt)*)?) => {
             j_obj!(@acc [$($done)* (String::from($k), j!({ $($v)* })),] $($($rest)*)?)
         };
-        (@acc [$($done:tt)*] $k:literal : [ $($v:tt)* ] $(, $($rest:tt)*)?) => {
-            j_obj!(@acc [$($done)* (String::from($k), j!([ $($v)* ])),] $($($rest)*)?)
-        };
         (@acc [$($done:tt)*] $k:literal : $v:expr $(, $($rest:tt)*)?) => {
             j_obj!(@acc [$($done)* (String::from($k), serde_json::Value::from($v)),] $($($rest)*)?)
-        };
-    }
-
-    macro_rules! j_arr {
-        (@acc [$($done:tt)*]) => {
-            vec![$($done)*]
-        };
-        (@acc [$($done:tt)*] { $($x:tt)* } $(, $($rest:tt)*)?) => {
-            j_arr!(@acc [$($done)* j!({ $($x)* }),] $($($rest)*)?)
-        };
-        (@acc [$($done:tt)*] [ $($x:tt)* ] $(, $($rest:tt)*)?) => {
-            j_arr!(@acc [$($done)* j!([ $($x)* ]),] $($($rest)*)?)
-        };
-        (@acc [$($done:tt)*] $x:expr $(, $($rest:tt)*)?) => {
-            j_arr!(@acc [$($done)* serde_json::Value::from($x),] $($($rest)*)?)
         };
     }
 }
@@ -73,6 +54,7 @@ pub mod fhir_json;
 mod parse;
 mod swedish;
 
+use serde::ser::{Serialize, Serializer};
 use serde_json::Value;
 
 pub use cda_model::*;
@@ -134,6 +116,18 @@ pub enum FromCdaError {
         found: DocumentKind,
         expected: &'static str,
     },
+    #[error("the FHIR JSON could not be written: {0}")]
+    Output(String),
+}
+
+/// How [`cda_to_fhir_json_with`] lays out the JSON text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JsonStyle {
+    /// No whitespace (what goes over the wire).
+    #[default]
+    Compact,
+    /// Two-space indentation (for people: `ncp transform cda-to-fhir`).
+    Pretty,
 }
 
 /// Reads a CDA document into the typed model with the default [`ReaderLimits`].
@@ -157,6 +151,8 @@ pub fn detect_kind(xml: &str) -> Result<DocumentKind, FromCdaError> {
 /// eDispensation -> `transaction` Bundle of NLL instructions (see [`edispensation_to_fhir`]);
 /// Patient Summary L1 -> `collection` Bundle with the Patient and the PDF `Binary`.
 /// A Patient Summary L3 is refused ([`FromCdaError::WrongKind`]).
+///
+/// To forward the result as text, [`cda_to_fhir_json`] writes the same JSON faster.
 pub fn cda_to_fhir(xml: &str) -> Result<Value, FromCdaError> {
     cda_to_fhir_with_limits(xml, &ReaderLimits::default())
 }
@@ -164,13 +160,75 @@ pub fn cda_to_fhir(xml: &str) -> Result<Value, FromCdaError> {
 /// [`cda_to_fhir`] with explicit reader limits (e.g. a larger `max_bytes` for big L1 PDFs).
 pub fn cda_to_fhir_with_limits(xml: &str, limits: &ReaderLimits) -> Result<Value, FromCdaError> {
     let doc = read_cda_with_limits(xml, limits)?;
+    let value = fhir_json::to_value(&fhir_view(&doc)?);
+    // The views never write a null or an empty member (FHIR JSON forbids them).
+    debug_assert!(!fhir_json::has_empty_members(&value));
+    Ok(value)
+}
+
+/// [`cda_to_fhir`] written as compact FHIR JSON text: the same JSON (members in the same
+/// order) without building a `serde_json::Value`. The document must be UTF-8, as eHDSI
+/// documents are.
+pub fn cda_to_fhir_json(xml: &[u8]) -> Result<String, FromCdaError> {
+    cda_to_fhir_json_with(xml, &ReaderLimits::default(), JsonStyle::Compact)
+}
+
+/// [`cda_to_fhir_json`] with explicit reader limits and layout.
+pub fn cda_to_fhir_json_with(
+    xml: &[u8],
+    limits: &ReaderLimits,
+    style: JsonStyle,
+) -> Result<String, FromCdaError> {
+    if xml.len() > limits.max_bytes {
+        return Err(FromCdaError::TooLarge {
+            size: xml.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    let text = std::str::from_utf8(xml).map_err(|e| FromCdaError::Xml {
+        position: e.valid_up_to() as u64,
+        message: "not UTF-8 (eHDSI documents are UTF-8)".into(),
+    })?;
+    let doc = read_cda_with_limits(text, limits)?;
+    let view = fhir_view(&doc)?;
+    // Room for the larger of the two: the JSON is mostly shorter than the CDA, except that
+    // an L1's base64 PDF is copied whole.
+    let mut out = Vec::with_capacity(text.len() + 1024);
+    match style {
+        JsonStyle::Compact => serde_json::to_writer(&mut out, &view),
+        JsonStyle::Pretty => serde_json::to_writer_pretty(&mut out, &view),
+    }
+    .map_err(|e| FromCdaError::Output(e.to_string()))?;
+    let out = String::from_utf8(out).map_err(|e| FromCdaError::Output(e.to_string()))?;
+    debug_assert!(
+        serde_json::from_str::<Value>(&out).is_ok_and(|v| !fhir_json::has_empty_members(&v))
+    );
+    Ok(out)
+}
+
+/// What [`cda_to_fhir`] makes of a document, ready to be written.
+enum FhirView<'a> {
+    EPrescription(eprescription::EPrescriptionBundleJ<'a>),
+    Dispensations(edispensation::TransactionJ<'a>),
+}
+
+impl Serialize for FhirView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FhirView::EPrescription(b) => b.serialize(s),
+            FhirView::Dispensations(b) => b.serialize(s),
+        }
+    }
+}
+
+fn fhir_view(doc: &CdaDocument) -> Result<FhirView<'_>, FromCdaError> {
     match doc.kind {
         DocumentKind::EPrescriptionL3
         | DocumentKind::EPrescriptionL1
-        | DocumentKind::PatientSummaryL1 => eprescription_bundle(&doc),
-        DocumentKind::EDispensation => Ok(transaction_bundle(&edispensation::to_instructions(
-            &doc, None,
-        )?)),
+        | DocumentKind::PatientSummaryL1 => eprescription_bundle(doc).map(FhirView::EPrescription),
+        DocumentKind::EDispensation => Ok(FhirView::Dispensations(edispensation::TransactionJ(
+            edispensation::plan(doc, None)?,
+        ))),
         DocumentKind::PatientSummaryL3 => Err(FromCdaError::WrongKind {
             found: doc.kind,
             expected: "an ePrescription, eDispensation or L1 document",
@@ -178,7 +236,9 @@ pub fn cda_to_fhir_with_limits(xml: &str, limits: &ReaderLimits) -> Result<Value
     }
 }
 
-fn eprescription_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
+fn eprescription_bundle(
+    doc: &CdaDocument,
+) -> Result<eprescription::EPrescriptionBundleJ<'_>, FromCdaError> {
     if doc.kind.is_l1() && doc.non_xml_body.is_none() {
         return Err(FromCdaError::Missing {
             at: "/ClinicalDocument/component".into(),
@@ -200,7 +260,11 @@ fn eprescription_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
 pub fn eprescription_to_fhir(xml: &str) -> Result<Value, FromCdaError> {
     let doc = read_cda(xml)?;
     match doc.kind {
-        DocumentKind::EPrescriptionL3 | DocumentKind::EPrescriptionL1 => eprescription_bundle(&doc),
+        DocumentKind::EPrescriptionL3 | DocumentKind::EPrescriptionL1 => {
+            let value = fhir_json::to_value(&eprescription_bundle(&doc)?);
+            debug_assert!(!fhir_json::has_empty_members(&value));
+            Ok(value)
+        }
         other => Err(FromCdaError::WrongKind {
             found: other,
             expected: "an ePrescription",
@@ -216,10 +280,10 @@ pub fn l1_to_binary(xml: &str) -> Result<Value, FromCdaError> {
         what: "nonXMLBody (an L1 document's PDF)",
     })?;
     let id = fhir_json::stable_uuid(&format!("{}/binary", doc.id.qualified()));
-    Ok(eprescription::binary(
+    Ok(fhir_json::to_value(&eprescription::BinaryJ {
         body,
-        id.trim_start_matches("urn:uuid:"),
-    ))
+        id: eprescription::fhir_id_of(&id),
+    }))
 }
 
 /// Country A: an eDispensation -> one NLL instruction per dispensed item: record the

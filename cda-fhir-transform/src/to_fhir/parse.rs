@@ -14,23 +14,48 @@ use super::{FromCdaError, ReaderLimits};
 /// Parses `xml` into the typed model.
 pub fn parse_document(xml: &str, limits: &ReaderLimits) -> Result<CdaDocument, FromCdaError> {
     let dom = Dom::parse(xml, limits)?;
-    Reader { dom: &dom }.document()
+    Reader::new(&dom).document()
 }
 
 /// Finds the document kind without building the model (the element tree is still parsed).
 pub(crate) fn detect(dom: &Dom<'_>) -> Result<DocumentKind, FromCdaError> {
-    Reader { dom }.kind()
+    Reader::new(dom).kind()
 }
 
 struct Reader<'d, 'a> {
     dom: &'d Dom<'a>,
+    /// OIDs already parsed in this document (a document names a handful of code systems and
+    /// id roots over and over): `(as written, parsed)`.
+    oids: std::cell::RefCell<Vec<(&'d str, Oid)>>,
+}
+
+impl<'d, 'a> Reader<'d, 'a> {
+    fn new(dom: &'d Dom<'a>) -> Self {
+        Reader {
+            dom,
+            oids: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// [`Oid::parse`], remembered for the document.
+    fn oid(&self, s: &'d str) -> Option<Oid> {
+        let mut seen = self.oids.borrow_mut();
+        if let Some((_, o)) = seen.iter().find(|(w, _)| *w == s) {
+            return Some(o.clone());
+        }
+        let o = Oid::parse(s).ok()?;
+        if seen.len() < 64 {
+            seen.push((s, o.clone()));
+        }
+        Some(o)
+    }
 }
 
 fn is_null(dom: &Dom<'_>, n: NodeId) -> bool {
     dom.attr(n, "nullFlavor").is_some()
 }
 
-impl Reader<'_, '_> {
+impl<'d> Reader<'d, '_> {
     fn missing(&self, at: NodeId, what: &'static str) -> FromCdaError {
         FromCdaError::Missing {
             at: self.dom.path(at),
@@ -200,9 +225,10 @@ impl Reader<'_, '_> {
     fn oid_attr(&self, n: NodeId, attr: &str) -> Result<Option<Oid>, FromCdaError> {
         match self.dom.attr_trim(n, attr) {
             None => Ok(None),
-            Some(v) => Oid::parse(v)
+            Some(v) => self
+                .oid(v)
                 .map(Some)
-                .map_err(|_| self.invalid(n, attr, Some(v), "not an OID")),
+                .ok_or_else(|| self.invalid(n, attr, Some(v), "not an OID")),
         }
     }
 
@@ -213,9 +239,9 @@ impl Reader<'_, '_> {
         let Some(root) = dom.attr_trim(n, "root") else {
             return Ok(None);
         };
-        let root = match Oid::parse(root) {
-            Ok(o) => o,
-            Err(_) => match uuid_to_oid(root) {
+        let root = match self.oid(root) {
+            Some(o) => o,
+            None => match uuid_to_oid(root) {
                 Some(o) => o,
                 None => return Err(self.invalid(n, "root", None, "not an OID or UUID")),
             },
