@@ -10,6 +10,6 @@ pub mod samples;
 pub mod sim;
 
 pub use sim::{
-    Behaviour, CallRecord, ForeignNcpSim, ForeignNcpSimConfig, ReceivedDispensation,
-    RunningForeignNcp, SimError, SimPatient,
+    standard_patients, Behaviour, CallRecord, ForeignNcpSim, ForeignNcpSimConfig,
+    ReceivedDispensation, RunningForeignNcp, SimError, SimPatient,
 };

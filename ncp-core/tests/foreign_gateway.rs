@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use country_tests::samples::{samples_or_skip, validate_cda};
-use country_tests::{Behaviour, ForeignNcpSim, ForeignNcpSimConfig, RunningForeignNcp, SimPatient};
+use country_tests::{
+    standard_patients, Behaviour, ForeignNcpSim, ForeignNcpSimConfig, RunningForeignNcp, SimPatient,
+};
 use ncp_core::config::NcpIdentity;
 use ncp_core::country_b::foreign_gateway::{
     DocumentClass, DocumentFormat, ForeignGateway, ForeignGatewayConfig, ForeignPatientId,
@@ -68,23 +70,9 @@ fn doctor() -> HcpUser {
 }
 
 fn patients(samples: &Path) -> Vec<SimPatient> {
-    let p = |ep: &str, ps: Option<&str>, b: Behaviour| {
-        SimPatient::from_samples(samples, &[ep], ps)
-            .expect("sample patient")
-            .with_behaviour(b)
-    };
-    vec![
-        p(
-            "epstore-1-1234-W8",
-            Some("psstore-2-1234-W8"),
-            Behaviour::Normal,
-        ),
-        p("epstore-1-5678-W8", None, Behaviour::NoConsent),
-        p("epstore-1-9999", None, Behaviour::NotDispensable),
-        p("epstore-1-canesten-W7", None, Behaviour::UnavailableHttp503),
-        p("epstore-1-NO-PDF", None, Behaviour::UnavailableFault),
-        p("epstore-1-BAD-MAPPING", None, Behaviour::Slow(TIMEOUT * 3)),
-    ]
+    // 1-1234-W8 normal, 1-5678-W8 no consent, 1-9999 not dispensable, 1-canesten-W7 HTTP 503,
+    // 1-NO-PDF SOAP fault, 1-BAD-MAPPING slow.
+    standard_patients(samples, TIMEOUT * 3).expect("sample patients")
 }
 
 fn gateway_config(pki: &TestPki) -> ForeignGatewayConfig {
@@ -101,22 +89,18 @@ fn gateway_config(pki: &TestPki) -> ForeignGatewayConfig {
 }
 
 async fn sim(pki: &TestPki, samples: &Path, transfer: Transfer) -> RunningForeignNcp {
-    let ee = &pki.foreign[0];
-    ForeignNcpSim::start(ForeignNcpSimConfig {
-        country: CountryCode::parse(ee.country).unwrap(),
-        home_community_id: Oid::parse(FOREIGN_HCID).unwrap(),
-        tls_cert: ee.server_cert.clone(),
-        tls_key: ee.server_key.clone(),
-        client_ca: vec![pki.ca_cert.clone()],
-        saml_pinned: vec![pki.se_saml_cert.clone()],
-        saml_ca: vec![],
-        samples: samples.to_owned(),
-        patients: patients(samples),
-        retrieve_transfer: transfer,
-        listen: "127.0.0.1:0".parse().unwrap(),
-    })
-    .await
-    .expect("simulated NCP starts")
+    let mut cfg = ForeignNcpSimConfig::from_test_pki(
+        pki,
+        0,
+        Oid::parse(FOREIGN_HCID).unwrap(),
+        samples,
+        patients(samples),
+    )
+    .expect("the test PKI's first foreign NCP");
+    cfg.retrieve_transfer = transfer;
+    ForeignNcpSim::start(cfg)
+        .await
+        .expect("simulated NCP starts")
 }
 
 async fn fixture(test: &str) -> Option<Fixture> {
@@ -377,6 +361,15 @@ async fn foreign_errors_come_back_typed() {
         .await
         .unwrap_err();
     assert!(matches!(e, GatewayError::Unavailable(_)), "{e:?}");
+
+    f.sim
+        .set_behaviour(&ihe_pid("1-1234-W8"), Behaviour::MalformedAnswer);
+    let e = f
+        .gateway
+        .list_documents(&ncp, &user, &pid("1-1234-W8"), ep)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, GatewayError::Protocol(_)), "{e:?}");
 }
 
 #[tokio::test]

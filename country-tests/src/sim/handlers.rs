@@ -515,6 +515,12 @@ async fn gate(
             tokio::time::sleep(d).await;
             Ok(())
         }
+        Behaviour::MalformedAnswer => Err((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/soap+xml; charset=UTF-8")],
+            "<env:Envelope xmlns:env=\"http://www.w3.org/2003/05/soap-envelope\"><env:Body>",
+        )
+            .into_response()),
         _ => Ok(()),
     }
 }

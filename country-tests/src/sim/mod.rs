@@ -45,6 +45,8 @@ pub enum Behaviour {
     UnavailableFault,
     /// Answers normally after this delay.
     Slow(Duration),
+    /// Answers HTTP 200 with a body that is not a SOAP envelope (a broken proxy or stack).
+    MalformedAnswer,
 }
 
 /// A patient of the simulated country.
@@ -119,6 +121,36 @@ impl SimPatient {
     }
 }
 
+/// The patients the examples and the sandbox use, one per behaviour, from the samples:
+///
+/// | patient id (root `2.16.17.710.850.1000.990.1.1000`) | documents | behaviour |
+/// |---|---|---|
+/// | `1-1234-W8` (Robert Schuman) | `epstore-1-1234-W8`, `psstore-2-1234-W8` | normal |
+/// | `1-5678-W8` | `epstore-1-5678-W8` | no consent (4701) |
+/// | `1-9999` | `epstore-1-9999` | not dispensable |
+/// | `1-canesten-W7` | `epstore-1-canesten-W7` | HTTP 503 |
+/// | `1-NO-PDF` | `epstore-1-NO-PDF` (no L1) | SOAP Receiver fault |
+/// | `1-BAD-MAPPING` | `epstore-1-BAD-MAPPING` | answers after `slow` |
+///
+/// Any other id: no match.
+pub fn standard_patients(samples: &Path, slow: Duration) -> Result<Vec<SimPatient>, SimError> {
+    let p = |ep: &str, ps: Option<&str>, b: Behaviour| {
+        SimPatient::from_samples(samples, &[ep], ps).map(|p| p.with_behaviour(b))
+    };
+    Ok(vec![
+        p(
+            "epstore-1-1234-W8",
+            Some("psstore-2-1234-W8"),
+            Behaviour::Normal,
+        )?,
+        p("epstore-1-5678-W8", None, Behaviour::NoConsent)?,
+        p("epstore-1-9999", None, Behaviour::NotDispensable)?,
+        p("epstore-1-canesten-W7", None, Behaviour::UnavailableHttp503)?,
+        p("epstore-1-NO-PDF", None, Behaviour::UnavailableFault)?,
+        p("epstore-1-BAD-MAPPING", None, Behaviour::Slow(slow))?,
+    ])
+}
+
 /// What the simulated NCP is and whom it trusts.
 #[derive(Debug, Clone)]
 pub struct ForeignNcpSimConfig {
@@ -140,6 +172,37 @@ pub struct ForeignNcpSimConfig {
     pub retrieve_transfer: Transfer,
     /// Where to listen (`127.0.0.1:0` for any free port).
     pub listen: SocketAddr,
+}
+
+impl ForeignNcpSimConfig {
+    /// The `index`th foreign NCP of a [`TestPki`](ncp_core::pki::TestPki) (its TLS server
+    /// certificate and country), trusting the PKI's CA for TLS clients and the Swedish
+    /// bridge's SAML certificate for assertions; retrieved documents as MTOM; any free port.
+    pub fn from_test_pki(
+        pki: &ncp_core::pki::TestPki,
+        index: usize,
+        home_community_id: Oid,
+        samples: &Path,
+        patients: Vec<SimPatient>,
+    ) -> Result<Self, SimError> {
+        let f = pki
+            .foreign
+            .get(index)
+            .ok_or_else(|| SimError::Config(format!("the test PKI has no foreign NCP {index}")))?;
+        Ok(ForeignNcpSimConfig {
+            country: CountryCode::parse(f.country).map_err(|e| SimError::Config(e.to_string()))?,
+            home_community_id,
+            tls_cert: f.server_cert.clone(),
+            tls_key: f.server_key.clone(),
+            client_ca: vec![pki.ca_cert.clone()],
+            saml_pinned: vec![pki.se_saml_cert.clone()],
+            saml_ca: Vec::new(),
+            samples: samples.to_owned(),
+            patients,
+            retrieve_transfer: Transfer::Mtom,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        })
+    }
 }
 
 /// Why the simulator could not start.
