@@ -75,6 +75,9 @@ pub struct SandboxEndpoints {
     pub soap: Vec<(String, String)>,
     pub audit_db: PathBuf,
     pub outbox_db: PathBuf,
+    /// The FHIR API for Swedish users (Sweden as country B) and user tokens for it.
+    pub fhir: String,
+    pub fhir_tokens: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,6 +126,8 @@ pub async fn run(
     .map_err(|e| SandboxError::Sim(e.to_string()))?;
 
     let mvc = shared_mvc_dir();
+    // Sweden as country B: the FHIR API with a test identity issuer and ready-made tokens.
+    let fhir = crate::country_b::sandbox::prepare(&pki, &data_dir)?;
     let config = Config {
         ncp: NcpIdentity::sandbox(),
         server: ServerConfig {
@@ -163,7 +168,7 @@ pub async fn run(
             worker: Default::default(),
         }),
         ops: Default::default(),
-        country_b: None,
+        country_b: Some(fhir.config.clone()),
     };
     let config_path = data_dir.join("ncp.toml");
     write(config_path.clone(), config.to_toml())?;
@@ -217,6 +222,8 @@ pub async fn run(
         })
         .collect(),
         audit_db: data_dir.join("audit.sqlite"),
+        fhir: format!("https://{}/fhir", bridge.local_addr()),
+        fhir_tokens: fhir.tokens.clone(),
         outbox_db: data_dir.join("outbox.sqlite"),
     };
     write(
@@ -259,6 +266,15 @@ fn banner(e: &SandboxEndpoints, generated: bool) -> String {
     }
     for (name, url) in &e.soap {
         let _ = writeln!(s, "  {name:<28} {url}");
+    }
+    let _ = writeln!(
+        s,
+        "  {:<28} {} (no foreign NCP in its country directory: add [[country_b.countries]])",
+        "FHIR API (country B)", e.fhir
+    );
+    for (role, path) in &e.fhir_tokens {
+        let label = format!("{role} token (12 h)");
+        let _ = writeln!(s, "    {label:<26} {}", path.display());
     }
     let _ = writeln!(s, "  Configuration: {}", e.config.display());
     match &e.mvc_dir {

@@ -16,6 +16,8 @@ pub mod directory;
 pub mod fhir;
 pub mod foreign_gateway;
 pub mod patient_id;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod service;
 pub mod token;
 
