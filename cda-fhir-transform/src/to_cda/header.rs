@@ -137,7 +137,7 @@ pub(crate) fn write_start(x: &mut Xml, h: &Header<'_>, opts: &CdaOptions) {
     x.newline();
 }
 
-fn record_target(x: &mut Xml, p: &PatientView) {
+pub(crate) fn record_target(x: &mut Xml, p: &PatientView) {
     x.start(
         "recordTarget",
         &[("typeCode", "RCT"), ("contextControlCode", "OP")],
@@ -236,7 +236,7 @@ pub(crate) fn author_element(
     x.end();
 }
 
-fn custodian(x: &mut Xml, c: &NcpOrganisation) {
+pub(crate) fn custodian(x: &mut Xml, c: &NcpOrganisation) {
     x.start("custodian", &[("typeCode", "CST")]);
     x.start("assignedCustodian", &[("classCode", "ASSIGNED")]);
     x.start(

@@ -143,7 +143,7 @@ fn professional_rows(p: &ProfessionalView, role: &'static str) -> Vec<Row> {
     rows
 }
 
-fn patient_rows(p: &super::fhir::PatientView) -> Vec<Row> {
+pub(crate) fn patient_rows(p: &super::fhir::PatientView) -> Vec<Row> {
     let id_label = match p.person_id.as_ref().map(|i| i.kind()) {
         Some(ncp_types::PersonIdKind::Personnummer) => "Personnummer / Personal identity number",
         Some(ncp_types::PersonIdKind::Samordningsnummer) => {

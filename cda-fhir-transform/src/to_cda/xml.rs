@@ -123,7 +123,7 @@ impl Xml {
 }
 
 /// The attributes of a coded value, in CDA order.
-fn coded_attrs(c: &Coded) -> Vec<(&'static str, &str)> {
+pub(crate) fn coded_attrs(c: &Coded) -> Vec<(&'static str, &str)> {
     let mut a: Vec<(&'static str, &str)> = Vec::with_capacity(4);
     a.push(("code", c.code.as_str()));
     a.push(("codeSystem", c.code_system.as_str()));
