@@ -260,3 +260,63 @@ services = [
     }
     rt.block_on(sim.stop());
 }
+
+/// `ncp sandbox` serves the FHIR API with ready-made user tokens; its country directory is
+/// empty, so a foreign patient gets a clear OperationOutcome, not a time-out.
+#[test]
+fn the_sandbox_serves_the_fhir_api_with_its_tokens() {
+    let sb = e2e_tests::Sandbox::start(&[]);
+    let fhir = sb.endpoints["fhir"]
+        .as_str()
+        .expect("fhir in endpoints.json")
+        .to_owned();
+    let pki = sb.path("pki_dir");
+    let client = sb.client(Some((
+        &pki.join("ncp-se-client.pem"),
+        &pki.join("ncp-se-client.key"),
+    )));
+    let token = |role: &str| {
+        let path = sb.endpoints["fhir_tokens"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t[0] == role))
+            .and_then(|t| t[1].as_str())
+            .map(PathBuf::from)
+            .expect("token file");
+        std::fs::read_to_string(path).expect("token")
+    };
+    let r = client
+        .get(format!("{fhir}/metadata"))
+        .send()
+        .expect("metadata");
+    assert_eq!(r.status().as_u16(), 200);
+    let cs: serde_json::Value = r.json().unwrap();
+    assert_eq!(cs["resourceType"], "CapabilityStatement");
+    let r = client
+        .get(format!(
+            "{fhir}/Patient?identifier=urn:oid:1.2.3%7C4&country=EE"
+        ))
+        .bearer_auth(token("pharmacist"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let oo: serde_json::Value = r.json().unwrap();
+    assert!(oo["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("EE is not in the country directory"));
+    let r = client
+        .get(format!(
+            "{fhir}/Patient?identifier=urn:oid:1.2.3%7C4&country=EE"
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "no token");
+    let r = client
+        .get(format!("{fhir}/Patient/EE-1.2.3-4/$summary"))
+        .bearer_auth(token("doctor"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404, "a doctor may ask; EE is unknown");
+    let (clean, _) = sb.stop();
+    assert!(clean);
+}
