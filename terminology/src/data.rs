@@ -17,6 +17,8 @@ pub(crate) const EMBEDDED: EmbeddedFiles = EmbeddedFiles {
     maps: include_str!("../data/maps.tsv"),
     terms: include_str!("../data/sv_terms.tsv"),
     npl: include_str!("../data/npl.tsv"),
+    ps_concepts: include_str!("../data/ps_concepts.tsv"),
+    ps_maps: include_str!("../data/ps_maps.tsv"),
 };
 
 pub(crate) struct EmbeddedFiles {
@@ -24,6 +26,9 @@ pub(crate) struct EmbeddedFiles {
     pub maps: &'static str,
     pub terms: &'static str,
     pub npl: &'static str,
+    /// Patient Summary concepts and maps (same formats as `concepts` and `maps`, read after).
+    pub ps_concepts: &'static str,
+    pub ps_maps: &'static str,
 }
 
 /// A code with designations and the (embedded) value sets it belongs to.
@@ -80,9 +85,13 @@ pub(crate) struct DataSet {
 
 impl DataSet {
     pub fn parse(files: &EmbeddedFiles) -> Result<DataSet, TerminologyError> {
+        let mut concepts = parse_concepts("data/concepts.tsv", files.concepts)?;
+        concepts.extend(parse_concepts("data/ps_concepts.tsv", files.ps_concepts)?);
+        let mut maps = parse_maps("data/maps.tsv", files.maps)?;
+        maps.extend(parse_maps("data/ps_maps.tsv", files.ps_maps)?);
         Ok(DataSet {
-            concepts: parse_concepts("data/concepts.tsv", files.concepts)?,
-            maps: parse_maps("data/maps.tsv", files.maps)?,
+            concepts,
+            maps,
             terms: parse_terms("data/sv_terms.tsv", files.terms)?,
             npl: parse_npl("data/npl.tsv", files.npl)?,
         })

@@ -307,6 +307,8 @@ pub mod code_systems {
     pub const SUBSTITUTION_OID: &str = "2.16.840.1.113883.5.1070";
     /// NPL-id (Swedish medicinal product).
     pub const NPL_ID_OID: &str = systems::NPL_ID_OID;
+    /// CDC vaccine codes (CVX), which Swedish immunization records carry beside ATC.
+    pub const CVX_OID: &str = "2.16.840.1.113883.12.292";
 
     /// Short names for the systems above; data files may use these instead of OIDs.
     pub const ALIASES: &[(&str, &str)] = &[
@@ -325,6 +327,7 @@ pub mod code_systems {
         ("CONFIDENTIALITY", CONFIDENTIALITY_OID),
         ("SUBSTITUTION", SUBSTITUTION_OID),
         ("EHDSIDEVICE", EHDSI_DEVICE_OID),
+        ("CVX", CVX_OID),
     ];
 
     /// Display names for code systems (the CDA `@codeSystemName`).
@@ -344,6 +347,7 @@ pub mod code_systems {
         (CONFIDENTIALITY_OID, "HL7 Confidentiality"),
         (SUBSTITUTION_OID, "HL7 ActSubstanceAdminSubstitutionCode"),
         (EHDSI_DEVICE_OID, "eHDSI Medical Device"),
+        (CVX_OID, "CVX"),
     ];
 
     /// FHIR system URIs of the code systems.
@@ -356,6 +360,7 @@ pub mod code_systems {
         (systems::NPL_ID_URI, NPL_ID_OID),
         ("http://hl7.org/fhir/sid/icd-10", WHO_ICD10_OID),
         ("http://hl7.org/fhir/sid/icd-10-se", ICD10_SE_OID),
+        ("http://hl7.org/fhir/sid/cvx", CVX_OID),
         (
             "http://terminology.hl7.org/CodeSystem/v3-NullFlavor",
             NULL_FLAVOR_OID,
