@@ -419,6 +419,43 @@ async fn a_pharmacy_dispenses_and_discards_and_a_doctor_reads_the_summary() {
         )
         .await;
     assert_eq!(s, 400, "a second discard: {oo}");
+
+    // A substitution: the pharmacy hands over a Swedish product, sent as contained Medication.
+    let mut substituted = dispense_body(&mr_id);
+    substituted["contained"] = json!([{
+        "resourceType": "Medication", "id": "m",
+        "code": {
+            "coding": [
+                { "system": "http://electronichealth.se/identifier/nplid", "code": "20090915000258", "display": "Lantus SoloStar 100 E/ml injektionsvätska, lösning i förfylld injektionspenna" },
+                { "system": "http://www.whocc.no/atc", "code": "A10AE04", "display": "insulin glargin" }
+            ],
+            "text": "Lantus SoloStar 100 E/ml injektionsvätska, lösning i förfylld injektionspenna"
+        },
+        "form": { "coding": [{ "system": "http://standardterms.edqm.eu", "code": "11210000", "display": "Solution for injection" }] },
+        "amount": {
+            "numerator": { "value": 15, "unit": "mL", "system": "http://unitsofmeasure.org", "code": "mL" },
+            "denominator": { "value": 1, "unit": "förpackning" }
+        },
+        "ingredient": [{
+            "itemCodeableConcept": { "coding": [{ "system": "http://www.whocc.no/atc", "code": "A10AE04", "display": "insulin glargine" }] },
+            "strength": {
+                "numerator": { "value": 100, "unit": "U", "system": "http://unitsofmeasure.org", "code": "[iU]" },
+                "denominator": { "value": 1, "unit": "mL", "system": "http://unitsofmeasure.org", "code": "mL" }
+            }
+        }]
+    }]);
+    substituted["medicationReference"] = json!({ "reference": "#m" });
+    substituted["substitution"] = json!({
+        "wasSubstituted": true,
+        "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "G", "display": "generic composition" }] }
+    });
+    let (s, md) = env
+        .post(&pharmacist, "/MedicationDispense", &substituted)
+        .await;
+    assert_eq!(s, 201, "{md}");
+    let received = env.sim.received_dispensations();
+    assert_eq!(received.len(), 3);
+    assert!(String::from_utf8_lossy(&received[2].cda).contains("A10AE04"));
     validate(&received.iter().map(|r| r.cda.clone()).collect::<Vec<_>>());
 
     // A pharmacist does not read Patient Summaries; a doctor does not dispense.
