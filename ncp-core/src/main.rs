@@ -48,6 +48,9 @@ enum Command {
         /// Where to serve the gRPC TerminologyService ("off" to not serve it).
         #[arg(long, default_value = "127.0.0.1:9190")]
         terminology_grpc: String,
+        /// Where to serve /health, /ready and /metrics over plain HTTP (not served unless given).
+        #[arg(long, value_name = "ADDR")]
+        ops_listen: Option<SocketAddr>,
     },
     /// Run the bridge with a configuration file.
     Serve {
@@ -150,6 +153,7 @@ fn main() -> ExitCode {
                 sim_latency_ms,
                 sim_fail_rate,
                 terminology_grpc,
+                ops_listen,
             } => {
                 if !(0.0..=1.0).contains(&sim_fail_rate) {
                     return Err("--sim-fail-rate: must be between 0.0 and 1.0".into());
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
                         ..Default::default()
                     },
                     grpc_listen,
+                    ops_listen,
                 };
                 sandbox::run(opts, shutdown_signal())
                     .await

@@ -29,6 +29,8 @@ pub struct SandboxOptions {
     pub faults: sweden_sim::Faults,
     /// Where to serve the gRPC TerminologyService.
     pub grpc_listen: Option<SocketAddr>,
+    /// Where to serve `/health`, `/ready` and `/metrics` (plain HTTP); not served when absent.
+    pub ops_listen: Option<SocketAddr>,
 }
 
 impl Default for SandboxOptions {
@@ -39,6 +41,7 @@ impl Default for SandboxOptions {
             sim_base_port: 9100,
             faults: sweden_sim::Faults::default(),
             grpc_listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9190)),
+            ops_listen: None,
         }
     }
 }
@@ -63,6 +66,8 @@ pub enum SandboxError {
 pub struct SandboxEndpoints {
     pub bridge: String,
     pub terminology_grpc: Option<String>,
+    /// The operations listener (`/health`, `/ready`, `/metrics`), when asked for.
+    pub ops: Option<String>,
     pub simulators: Vec<(String, String)>,
     pub pki_dir: PathBuf,
     pub ca_cert: PathBuf,
@@ -167,7 +172,10 @@ pub async fn run(
             },
             worker: Default::default(),
         }),
-        ops: Default::default(),
+        ops: crate::ops::OpsConfig {
+            listen: opts.ops_listen,
+            ..Default::default()
+        },
         country_b: Some(fhir.config.clone()),
     };
     let config_path = data_dir.join("ncp.toml");
@@ -177,6 +185,7 @@ pub async fn run(
     let endpoints = SandboxEndpoints {
         bridge: format!("https://{}", bridge.local_addr()),
         terminology_grpc: bridge.grpc_addr().map(|a| format!("http://{a}")),
+        ops: bridge.ops_addr().map(|a| format!("http://{a}")),
         simulators: sims
             .endpoints()
             .into_iter()
@@ -244,6 +253,12 @@ fn banner(e: &SandboxEndpoints, generated: bool) -> String {
     let _ = writeln!(s, "  NCP bridge (mutual TLS)      {}", e.bridge);
     if let Some(grpc) = &e.terminology_grpc {
         let _ = writeln!(s, "  Terminology gRPC             {grpc}");
+    }
+    if let Some(ops) = &e.ops {
+        let _ = writeln!(
+            s,
+            "  Health, readiness, metrics   {ops}/health /ready /metrics"
+        );
     }
     for (name, url) in &e.simulators {
         let _ = writeln!(s, "  {name:<28} {url}");

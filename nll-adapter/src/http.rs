@@ -112,6 +112,27 @@ impl FhirHttp {
         u
     }
 
+    /// The path of `u` below the base with every id segment as `*`: resource types
+    /// (`MedicationRequest`) and operations (`$lock`, `_history`) stay.
+    fn loggable_path(&self, u: &Url) -> String {
+        let base = self.base.path().trim_end_matches('/');
+        let rest = u.path().strip_prefix(base).unwrap_or(u.path());
+        rest.split('/')
+            .map(|seg| {
+                let keep = seg.is_empty()
+                    || seg.starts_with(['$', '_'])
+                    || (seg.starts_with(|c: char| c.is_ascii_uppercase())
+                        && seg.chars().all(|c| c.is_ascii_alphabetic()));
+                if keep {
+                    seg
+                } else {
+                    "*"
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
     fn same_origin(&self, u: &Url) -> bool {
         u.scheme() == self.base.scheme()
             && u.host_str() == self.base.host_str()
@@ -143,8 +164,9 @@ impl FhirHttp {
         if let Some(m) = if_match {
             rb = rb.header(IF_MATCH, m);
         }
-        // Log the service, method and resource path only: queries carry personal ids.
-        let path = url.path().to_owned();
+        // Log the service, method and resource path only, ids masked: queries and paths carry
+        // personal and prescription ids.
+        let path = self.loggable_path(&url);
         let result = async {
             let resp = rb
                 .send()

@@ -46,6 +46,11 @@ impl Sandbox {
 
     /// Starts the sandbox with `data_dir` (kept afterwards) and waits for its "Ready" line.
     pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Sandbox {
+        Sandbox::start_logging(data_dir, extra_args, "info")
+    }
+
+    /// As [`Sandbox::start_in`], logging with the `RUST_LOG` filter `log` (e.g. `debug`).
+    pub fn start_logging(data_dir: &Path, extra_args: &[&str], log: &str) -> Sandbox {
         let started = Instant::now();
         let mut child = Command::new(ncp_binary())
             .args(["sandbox", "--listen", "127.0.0.1:0", "--sim-base-port", "0"])
@@ -53,7 +58,7 @@ impl Sandbox {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra_args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -114,6 +119,16 @@ impl Sandbox {
             banner,
             started_in,
         }
+    }
+
+    /// The sandbox's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything it logged so far (stderr).
+    pub fn logs(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     pub fn bridge_url(&self) -> String {

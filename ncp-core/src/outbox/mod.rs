@@ -230,6 +230,18 @@ pub struct Outbox {
     wake: Arc<Notify>,
 }
 
+/// How logs name an outbox key: the key is a document or dispensation id of a patient, so
+/// logs carry the first 16 hex digits of its SHA-256 instead (compute the same over the
+/// `outbox.key` column to find the row).
+pub fn log_ref(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub(crate) fn time_of(ms: i64) -> Result<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms)
         .single()
@@ -270,7 +282,7 @@ impl Outbox {
         };
         match existing {
             None => {
-                tracing::info!(key, kind = kind.as_str(), "outbox: enqueued");
+                tracing::info!(key_ref = %log_ref(key), kind = kind.as_str(), "outbox: enqueued");
                 self.wake.notify_one();
                 Ok(Enqueued { new: true })
             }
@@ -279,10 +291,10 @@ impl Outbox {
                     && serde_json::from_str::<serde_json::Value>(&old_payload)
                         .is_ok_and(|v| v == payload);
                 if same {
-                    tracing::info!(key, "outbox: already enqueued");
+                    tracing::info!(key_ref = %log_ref(key), "outbox: already enqueued");
                 } else {
                     tracing::warn!(
-                        key,
+                        key_ref = %log_ref(key),
                         "outbox: key already enqueued with other content; the first is kept"
                     );
                 }

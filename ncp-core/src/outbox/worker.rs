@@ -121,38 +121,38 @@ impl Outbox {
         let result = match tokio::time::timeout(limit, &mut task).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => {
-                tracing::warn!(key = %key, "outbox: delivery panicked; will retry");
+                tracing::warn!(key_ref = %super::log_ref(&key), "outbox: delivery panicked; will retry");
                 DeliveryResult::RetryLater
             }
             Err(_) => {
                 task.abort();
-                tracing::warn!(key = %key, "outbox: delivery timed out; will retry");
+                tracing::warn!(key_ref = %super::log_ref(&key), "outbox: delivery timed out; will retry");
                 DeliveryResult::RetryLater
             }
         };
         let how = match result {
             DeliveryResult::Delivered => {
                 stats.delivered += 1;
-                tracing::info!(key = %key, attempts, "outbox: delivered");
+                tracing::info!(key_ref = %super::log_ref(&key), attempts, "outbox: delivered");
                 Finish::Delivered
             }
             DeliveryResult::RetryLater => {
                 stats.retried += 1;
                 let delay = backoff(attempts, &self.config);
-                tracing::info!(key = %key, attempts, delay_ms = delay.as_millis() as u64, "outbox: retry later");
+                tracing::info!(key_ref = %super::log_ref(&key), attempts, delay_ms = delay.as_millis() as u64, "outbox: retry later");
                 Finish::Retry {
                     delay_ms: i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 4),
                 }
             }
             DeliveryResult::Rejected(reason) => {
                 stats.rejected += 1;
-                tracing::warn!(key = %key, attempts, "outbox: rejected by the receiver; kept for review");
+                tracing::warn!(key_ref = %super::log_ref(&key), attempts, "outbox: rejected by the receiver; kept for review");
                 Finish::Rejected(reason)
             }
         };
         if !self.finish(&key, &token, how).await? {
             stats.lease_lost += 1;
-            tracing::warn!(key = %key, "outbox: lease lost before the result was recorded");
+            tracing::warn!(key_ref = %super::log_ref(&key), "outbox: lease lost before the result was recorded");
         }
         Ok(true)
     }
