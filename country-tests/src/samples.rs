@@ -174,11 +174,16 @@ impl SampleDocument {
     pub fn l1(&self) -> Option<Vec<u8>> {
         let pdf = self.pdf.as_ref()?;
         let text = std::str::from_utf8(&self.l3).ok()?;
-        let body_start = text.find("<structuredBody")?;
-        let component_start = text[..body_start].rfind("<component")?;
-        let body_end = text.find("</structuredBody>")? + "</structuredBody>".len();
+        // The element prefix the document uses for the HL7 namespace (`` or `ns1:`).
+        let root_at = text.find("ClinicalDocument")?;
+        let p = &text[text[..root_at].rfind('<')? + 1..root_at];
+        let body_start = text.find(&format!("<{p}structuredBody"))?;
+        let component_start = text[..body_start].rfind(&format!("<{p}component"))?;
+        let body_close = format!("</{p}structuredBody>");
+        let body_end = text.find(&body_close)? + body_close.len();
+        let component_close = format!("</{p}component>");
         let component_end =
-            body_end + text[body_end..].find("</component>")? + "</component>".len();
+            body_end + text[body_end..].find(&component_close)? + component_close.len();
         let (l3_template, l1_template) = self.class.templates();
         let header = text[..component_start].replacen(
             &format!("root=\"{l3_template}\""),
@@ -188,11 +193,11 @@ impl SampleDocument {
         let b64 = base64::engine::general_purpose::STANDARD.encode(pdf);
         let mut out = String::with_capacity(text.len() + b64.len());
         out.push_str(&header);
-        out.push_str(
-            "<component><nonXMLBody><text mediaType=\"application/pdf\" representation=\"B64\">",
-        );
+        out.push_str(&format!(
+            "<{p}component><{p}nonXMLBody><{p}text mediaType=\"application/pdf\" representation=\"B64\">"
+        ));
         out.push_str(&b64);
-        out.push_str("</text></nonXMLBody></component>");
+        out.push_str(&format!("</{p}text></{p}nonXMLBody></{p}component>"));
         out.push_str(&text[component_end..]);
         Some(out.into_bytes())
     }

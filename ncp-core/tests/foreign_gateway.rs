@@ -570,3 +570,25 @@ async fn a_closed_port_is_unavailable() {
         .unwrap_err();
     assert!(matches!(e, GatewayError::Unavailable(_)), "{e:?}");
 }
+
+#[tokio::test]
+async fn assertions_must_come_from_the_ncp_of_the_tls_connection() {
+    let Some(f) = fixture("signer_is_peer").await else {
+        return;
+    };
+    // TLS as the Spanish NCP, assertions signed by the Swedish bridge: refused (4703).
+    let es = &f.pki.foreign[1];
+    let mut cfg = gateway_config(&f.pki);
+    cfg.client_cert_pem = std::fs::read(&es.tls_cert).unwrap();
+    cfg.client_key_pem = std::fs::read(&es.tls_key).unwrap();
+    let gateway = ForeignGateway::new(cfg).unwrap();
+    let e = gateway
+        .find_patient(&f.sim.foreign_ncp(), &pharmacist(), &pid("1-1234-W8"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, GatewayError::Refused { code, .. } if code == "4703"),
+        "{e:?}"
+    );
+    assert!(f.sim.calls().is_empty());
+}
