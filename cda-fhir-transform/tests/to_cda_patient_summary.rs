@@ -199,6 +199,12 @@ fn a_coded_problem_lands_in_active_problems_as_icd10_with_the_swedish_original()
         translation.attribute("codeSystem"),
         Some("2.16.840.1.113883.6.96")
     );
+    // The provider's ICD-10-SE coding is kept too, as a further translation.
+    assert!(value
+        .children()
+        .any(|c| c.has_tag_name((HL7, "translation"))
+            && c.attribute("codeSystem") == Some("1.2.752.116.1.1.1")
+            && c.attribute("code") == Some("I10")));
     // One entry per active problem the caller passed, nothing in past illness.
     let active = input.section(PsSection::Problems).count();
     assert!(active >= 2);
@@ -352,6 +358,12 @@ fn sections_hold_their_entries_with_ehdsi_codes() {
     let doc = roxmltree::Document::parse(&doc12).expect("xml");
     let imm = section(&doc, SECTION_IMMUNIZATIONS).expect("immunizations");
     assert_eq!(entries(imm).len(), 3);
+    // The CVX codings ride along as translations of the ATC vaccine code.
+    assert!(imm
+        .descendants()
+        .any(|n| n.has_tag_name((HL7, "translation"))
+            && n.attribute("codeSystem") == Some("2.16.840.1.113883.12.292")
+            && n.attribute("code") == Some("03")));
     assert!(imm
         .descendants()
         .any(|n| n.has_tag_name((HL7, "code")) && n.attribute("code") == Some("J07BD52")));

@@ -2,14 +2,14 @@
 //! allergy/intolerance observation (3.17) with the agent as consumable participant, the
 //! reaction (3.44), the criticality (3.33) and the clinical status (3.34).
 
-use terminology::{value_sets, Transcoded};
+use terminology::value_sets;
 
 use super::super::fhir::Ts;
 use super::super::xml::{self, Xml};
 use super::super::ToCdaError;
 use super::context::{Ctx, Ids};
 use super::input::PsEntry;
-use super::section::{absent_code, provider_author, provider_cell, text_ref};
+use super::section::{self, absent_code, provider_author, provider_cell, text_ref};
 use super::view;
 use super::Absence;
 
@@ -18,9 +18,9 @@ const CRITICALITY_SYSTEM: &str = "2.16.840.1.113883.4.642.4.130";
 const ALLERGY_STATUS_SYSTEM: &str = "2.16.840.1.113883.4.642.4.1373";
 
 struct Allergy {
-    agent: Option<Transcoded>,
+    agent: Option<view::Concept>,
     kind: (&'static str, &'static str),
-    reactions: Vec<Transcoded>,
+    reactions: Vec<view::Concept>,
     criticality: Option<(&'static str, &'static str)>,
     status: Option<(&'static str, &'static str)>,
     since: Option<Ts>,
@@ -28,13 +28,13 @@ struct Allergy {
 }
 
 /// The agent: a non-drug allergen (SNOMED CT) or an active ingredient (ATC).
-fn agent(ctx: &Ctx<'_>, cc: &serde_json::Value) -> Option<Transcoded> {
+fn agent(ctx: &Ctx<'_>, cc: &serde_json::Value) -> Option<view::Concept> {
     let no_drug = view::concept(ctx.t, cc, value_sets::ALLERGEN_NO_DRUG)?;
-    if !no_drug.is_unmapped() {
+    if !no_drug.tc.is_unmapped() {
         return Some(no_drug);
     }
     match view::concept(ctx.t, cc, value_sets::ACTIVE_INGREDIENT) {
-        Some(drug) if !drug.is_unmapped() => Some(drug),
+        Some(drug) if !drug.tc.is_unmapped() => Some(drug),
         _ => Some(no_drug),
     }
 }
@@ -87,7 +87,7 @@ fn read(ctx: &Ctx<'_>, e: &PsEntry) -> Result<Allergy, ToCdaError> {
 pub(super) fn cells(ctx: &Ctx<'_>, e: &PsEntry) -> Result<Vec<String>, ToCdaError> {
     let a = read(ctx, e)?;
     let agent = match &a.agent {
-        Some(tc) => view::readable_with_code(ctx.t, tc),
+        Some(c) => view::readable_with_code(ctx.t, &c.tc),
         None => e
             .resource
             .get("code")
@@ -102,7 +102,7 @@ pub(super) fn cells(ctx: &Ctx<'_>, e: &PsEntry) -> Result<Vec<String>, ToCdaErro
     let reactions: Vec<String> = a
         .reactions
         .iter()
-        .map(|r| view::readable(ctx.t, r))
+        .map(|r| view::readable(ctx.t, &r.tc))
         .collect();
     let criticality = match a.criticality.map(|c| c.0) {
         Some("low") => "Låg / Low",
@@ -235,7 +235,7 @@ pub(super) fn entry(x: &mut Xml, ctx: &Ctx<'_>, e: &PsEntry, ids: &Ids) -> Resul
         x.start("participant", &[("typeCode", "CSM")]);
         x.start("participantRole", &[("classCode", "MANU")]);
         x.start("playingEntity", &[("classCode", "MMAT")]);
-        xml::coded(x, "code", &[], agent);
+        section::concept(x, "code", &[], agent, None);
         x.end();
         x.end();
         x.end();
@@ -272,7 +272,7 @@ pub(super) fn entry(x: &mut Xml, ctx: &Ctx<'_>, e: &PsEntry, ids: &Ids) -> Resul
             None => x.empty("low", &[("nullFlavor", "UNK")]),
         };
         x.end();
-        xml::coded(x, "value", &[("xsi:type", "CD")], reaction);
+        section::concept(x, "value", &[("xsi:type", "CD")], reaction, None);
         x.end();
         x.end();
     }

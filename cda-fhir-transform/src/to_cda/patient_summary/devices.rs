@@ -8,7 +8,7 @@ use super::super::xml::{self, Xml};
 use super::super::ToCdaError;
 use super::context::{Ctx, Ids};
 use super::input::PsEntry;
-use super::section::{absent_code, provider_author, provider_cell, text_ref};
+use super::section::{self, absent_code, provider_author, provider_cell, text_ref};
 use super::view;
 use super::Absence;
 
@@ -40,7 +40,7 @@ pub(super) fn cells(ctx: &Ctx<'_>, e: &PsEntry) -> Result<Vec<String>, ToCdaErro
     let r = &e.resource;
     let cc = type_concept(r);
     let name = match cc.and_then(|cc| view::concept(ctx.t, cc, value_sets::MEDICAL_DEVICE)) {
-        Some(tc) => view::readable_with_code(ctx.t, &tc),
+        Some(c) => view::readable_with_code(ctx.t, &c.tc),
         None => cc
             .and_then(view::text)
             .or_else(|| view::s(r, "/device/display").map(str::to_owned))
@@ -88,7 +88,7 @@ pub(super) fn entry(x: &mut Xml, ctx: &Ctx<'_>, e: &PsEntry, ids: &Ids) -> Resul
     x.end();
     playing_device_open(x);
     match type_concept(r).and_then(|cc| view::concept(ctx.t, cc, value_sets::MEDICAL_DEVICE)) {
-        Some(tc) => xml::coded(x, "code", &[], &tc),
+        Some(c) => section::concept(x, "code", &[], &c, None),
         None => {
             x.empty("code", &[("nullFlavor", "UNK")]);
         }

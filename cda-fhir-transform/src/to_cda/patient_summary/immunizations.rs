@@ -7,7 +7,7 @@ use super::super::xml::{self, Xml};
 use super::super::ToCdaError;
 use super::context::{Ctx, Ids};
 use super::input::PsEntry;
-use super::section::{coded_with_text_ref, provider_author, provider_cell, text_ref};
+use super::section::{self, provider_author, provider_cell, text_ref};
 use super::view;
 
 const WHEN: &[&str] = &["/occurrenceDateTime", "/recorded"];
@@ -16,7 +16,7 @@ pub(super) fn cells(ctx: &Ctx<'_>, e: &PsEntry) -> Result<Vec<String>, ToCdaErro
     let r = &e.resource;
     let cc = r.get("vaccineCode");
     let name = match cc.and_then(|cc| view::concept(ctx.t, cc, value_sets::VACCINE)) {
-        Some(tc) => view::readable_with_code(ctx.t, &tc),
+        Some(c) => view::readable_with_code(ctx.t, &c.tc),
         None => cc
             .and_then(view::text)
             .unwrap_or_else(|| "Okänt vaccin / Unknown vaccine".into()),
@@ -78,7 +78,7 @@ pub(super) fn entry(x: &mut Xml, ctx: &Ctx<'_>, e: &PsEntry, ids: &Ids) -> Resul
     );
     let cc = r.get("vaccineCode");
     match cc.and_then(|cc| view::concept(ctx.t, cc, value_sets::VACCINE)) {
-        Some(tc) => coded_with_text_ref(x, "code", &tc, &ids.text),
+        Some(c) => section::concept(x, "code", &[], &c, Some(&ids.text)),
         None => {
             x.start("code", &[("nullFlavor", "UNK")]);
             x.start("originalText", &[]);

@@ -12,7 +12,7 @@ use super::super::xml::{self, Xml};
 use super::super::ToCdaError;
 use super::context::{Ctx, Ids};
 use super::input::PsEntry;
-use super::section::{absent_code, provider_author, provider_cell, text_ref};
+use super::section::{self, absent_code, provider_author, provider_cell, text_ref};
 use super::view;
 use super::Absence;
 
@@ -20,7 +20,7 @@ struct Medication {
     name: String,
     npl_id: Option<String>,
     atc: Option<Transcoded>,
-    route: Option<Transcoded>,
+    route: Option<view::Concept>,
     dosage: Option<String>,
     start: Option<Ts>,
     end: Option<Ts>,
@@ -154,7 +154,7 @@ pub(super) fn cells(ctx: &Ctx<'_>, e: &PsEntry) -> Result<Vec<String>, ToCdaErro
         if !dosage.is_empty() {
             dosage.push_str("; ");
         }
-        dosage.push_str(&view::readable(ctx.t, route));
+        dosage.push_str(&view::readable(ctx.t, &route.tc));
     }
     Ok(vec![
         name,
@@ -198,7 +198,7 @@ pub(super) fn entry(x: &mut Xml, ctx: &Ctx<'_>, e: &PsEntry, ids: &Ids) -> Resul
     x.end();
     frequency(x, m.timing);
     if let Some(route) = &m.route {
-        xml::coded(x, "routeCode", &[], route);
+        section::concept(x, "routeCode", &[], route, None);
     }
     x.start("consumable", &[("typeCode", "CSM")]);
     x.start("manufacturedProduct", &[("classCode", "MANU")]);

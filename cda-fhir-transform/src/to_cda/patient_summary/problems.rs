@@ -8,12 +8,12 @@ use super::super::xml::{self, Xml};
 use super::super::ToCdaError;
 use super::context::{Ctx, Ids};
 use super::input::PsEntry;
-use super::section::{absent_code, provider_author, provider_cell, text_ref};
+use super::section::{self, absent_code, provider_author, provider_cell, text_ref};
 use super::view;
 use super::Absence;
 
 struct Problem {
-    value: Option<terminology::Transcoded>,
+    value: Option<view::Concept>,
     onset: Option<super::super::fhir::Ts>,
     abatement: Option<super::super::fhir::Ts>,
     recorded: Option<super::super::fhir::Ts>,
@@ -38,7 +38,7 @@ fn read(ctx: &Ctx<'_>, e: &PsEntry) -> Result<Problem, ToCdaError> {
 pub(super) fn cells(ctx: &Ctx<'_>, e: &PsEntry, past: bool) -> Result<Vec<String>, ToCdaError> {
     let p = read(ctx, e)?;
     let name = match &p.value {
-        Some(tc) => view::readable_with_code(ctx.t, tc),
+        Some(c) => view::readable_with_code(ctx.t, &c.tc),
         None => e
             .resource
             .get("code")
@@ -123,7 +123,7 @@ pub(super) fn entry(
     x.empty("statusCode", &[("code", "completed")]);
     effective(x, onset, end, past);
     match &p.value {
-        Some(tc) => xml::coded(x, "value", &[("xsi:type", "CD")], tc),
+        Some(c) => section::concept(x, "value", &[("xsi:type", "CD")], c, None),
         None => {
             x.empty("value", &[("xsi:type", "CD"), ("nullFlavor", "UNK")]);
         }

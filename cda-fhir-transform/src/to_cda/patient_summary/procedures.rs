@@ -7,7 +7,7 @@ use super::super::xml::{self, Xml};
 use super::super::ToCdaError;
 use super::context::{Ctx, Ids};
 use super::input::PsEntry;
-use super::section::{absent_code, provider_author, provider_cell, text_ref};
+use super::section::{self, absent_code, provider_author, provider_cell, text_ref};
 use super::view;
 use super::Absence;
 
@@ -19,7 +19,7 @@ pub(super) fn cells(ctx: &Ctx<'_>, e: &PsEntry) -> Result<Vec<String>, ToCdaErro
         .get("code")
         .and_then(|cc| view::concept(ctx.t, cc, value_sets::PROCEDURE))
     {
-        Some(tc) => view::readable_with_code(ctx.t, &tc),
+        Some(c) => view::readable_with_code(ctx.t, &c.tc),
         None => r
             .get("code")
             .and_then(view::text)
@@ -51,7 +51,7 @@ pub(super) fn entry(x: &mut Xml, ctx: &Ctx<'_>, e: &PsEntry, ids: &Ids) -> Resul
         .get("code")
         .and_then(|cc| view::concept(ctx.t, cc, value_sets::PROCEDURE))
     {
-        Some(tc) => xml::coded(x, "code", &[], &tc),
+        Some(c) => section::concept(x, "code", &[], &c, None),
         None => {
             x.empty("code", &[("nullFlavor", "UNK")]);
         }

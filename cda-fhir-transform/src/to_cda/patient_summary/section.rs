@@ -6,6 +6,8 @@ use ncp_types::systems::HSA_ID_OID;
 use super::super::header::LOINC;
 use super::super::xml::{self, Xml};
 use super::input::{PsEntry, PsSection};
+use super::view;
+use terminology::{Coded, Transcoded};
 
 /// The fixed parts of a section.
 pub(super) struct Spec {
@@ -243,35 +245,44 @@ pub(super) fn absent_code(x: &mut Xml, name: &str, xsi_cd: bool, code: (&str, &s
     x.empty(name, &a);
 }
 
-/// A coded element (eHDSI OTH rule as in [`xml::coded`]) whose `originalText` references the
-/// narrative (`#text_id`), for templates that require it.
-pub(super) fn coded_with_text_ref(
+/// A coded element for a transcoded concept, following the eHDSI rule of [`xml::coded`]
+/// (member as is; mapped target with the original as `<translation>`; unmapped
+/// `nullFlavor="OTH"` with the original as `<translation>`), plus the concept's other codings
+/// as further translations. With `text_id`, `originalText` references the narrative.
+pub(super) fn concept(
     x: &mut Xml,
     name: &'static str,
-    tc: &terminology::Transcoded,
-    text_id: &str,
+    extra: &[(&str, &str)],
+    c: &view::Concept,
+    text_id: Option<&str>,
 ) {
-    let reference = format!("#{text_id}");
-    let original_text = |x: &mut Xml| {
-        x.start("originalText", &[]);
-        x.empty("reference", &[("value", &reference)]);
-        x.end();
+    let (mut attrs, first, unmapped_text) = match &c.tc {
+        Transcoded::Member(m) => (xml::coded_attrs(m), None, None),
+        Transcoded::Mapped { target, original } => (xml::coded_attrs(target), Some(original), None),
+        Transcoded::Unmapped { original } => (
+            vec![("nullFlavor", "OTH")],
+            Some(original),
+            original.display.as_deref(),
+        ),
     };
-    match tc {
-        terminology::Transcoded::Member(c) => {
-            x.start(name, &xml::coded_attrs(c));
-            original_text(x);
+    attrs.extend_from_slice(extra);
+    let translations: Vec<&Coded> = first.into_iter().chain(c.others.iter()).collect();
+    if text_id.is_none() && unmapped_text.is_none() && translations.is_empty() {
+        x.empty(name, &attrs);
+        return;
+    }
+    x.start(name, &attrs);
+    match (text_id, unmapped_text) {
+        (Some(id), _) => {
+            x.start("originalText", &[]);
+            x.empty("reference", &[("value", &format!("#{id}"))]);
+            x.end();
         }
-        terminology::Transcoded::Mapped { target, original } => {
-            x.start(name, &xml::coded_attrs(target));
-            original_text(x);
-            x.empty("translation", &xml::coded_attrs(original));
-        }
-        terminology::Transcoded::Unmapped { original } => {
-            x.start(name, &[("nullFlavor", "OTH")]);
-            original_text(x);
-            x.empty("translation", &xml::coded_attrs(original));
-        }
+        (None, Some(t)) => x.leaf("originalText", &[], t),
+        (None, None) => {}
+    }
+    for t in translations {
+        x.empty("translation", &xml::coded_attrs(t));
     }
     x.end();
 }

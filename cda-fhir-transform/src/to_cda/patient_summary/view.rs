@@ -3,7 +3,7 @@
 //! section writers decide what to read.
 
 use serde_json::Value;
-use terminology::{Coded, Terminology, Transcoded};
+use terminology::{Coded, Lang, Terminology, Transcoded};
 
 use super::super::fhir::Ts;
 use super::super::{terms, ToCdaError};
@@ -42,20 +42,44 @@ pub(super) fn text(cc: &Value) -> Option<String> {
         .or_else(|| codings(cc).into_iter().find_map(|c| c.display))
 }
 
+/// A CodeableConcept transcoded into an eHDSI value set: the outcome for the coding chosen,
+/// and the concept's other codings (kept as further `<translation>`s, so no code a provider
+/// sent is dropped).
+pub(super) struct Concept {
+    pub tc: Transcoded,
+    pub others: Vec<Coded>,
+}
+
 /// Transcodes a CodeableConcept into `value_set`: the first coding that is a member or has a
 /// mapping wins; if none does, the first coding as `Unmapped` (written `nullFlavor="OTH"`
 /// with the original as translation, never dropped). `None` when there is no usable coding.
-pub(super) fn concept(t: &Terminology, cc: &Value, value_set: &str) -> Option<Transcoded> {
-    let mut first_unmapped = None;
-    for c in codings(cc) {
-        match terms::transcode(t, &c, value_set) {
+pub(super) fn concept(t: &Terminology, cc: &Value, value_set: &str) -> Option<Concept> {
+    let codes = codings(cc);
+    let mut chosen: Option<(usize, Transcoded)> = None;
+    for (i, c) in codes.iter().enumerate() {
+        match terms::transcode(t, c, value_set) {
             Transcoded::Unmapped { original } => {
-                first_unmapped.get_or_insert(Transcoded::Unmapped { original });
+                if chosen.is_none() {
+                    chosen = Some((i, Transcoded::Unmapped { original }));
+                }
             }
-            found => return Some(with_english(t, found)),
+            found => {
+                chosen = Some((i, with_english(t, found)));
+                break;
+            }
         }
     }
-    first_unmapped
+    let (i, tc) = chosen?;
+    let target = tc.target().map(|c| (c.code_system.clone(), c.code.clone()));
+    let others = codes
+        .into_iter()
+        .enumerate()
+        .filter(|(j, c)| {
+            *j != i && target.as_ref() != Some(&(c.code_system.clone(), c.code.clone()))
+        })
+        .map(|(_, c)| c)
+        .collect();
+    Some(Concept { tc, others })
 }
 
 /// The English display on a mapped target (the pivot document is in English).
@@ -88,13 +112,14 @@ pub(super) fn date(r: &Value, resource: &str, pointers: &[&str]) -> Result<Optio
     Ok(None)
 }
 
-/// The display to show a reader: English (from the terminology or the eHDSI target) next to
-/// the Swedish original when they differ.
+/// The display to show a reader: the Swedish name (the terminology's designation, else the
+/// provider's display) and the English one (the eHDSI target's or the terminology's) when
+/// they differ.
 pub(super) fn readable(t: &Terminology, tc: &Transcoded) -> String {
     let original = tc.original();
-    let sv = original
-        .display
-        .clone()
+    let sv = t
+        .display(&original.code_system, &original.code, Lang::SV)
+        .or_else(|| original.display.clone())
         .unwrap_or_else(|| original.code.clone());
     let en = tc
         .target()
