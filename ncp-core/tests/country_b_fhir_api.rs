@@ -536,6 +536,7 @@ async fn a_pharmacy_dispenses_and_discards_and_a_doctor_reads_the_summary() {
         E::DocumentRetrieve,
         E::DispensationSubmit,
         E::DispensationDiscard,
+        E::FhirApi,
     ] {
         assert!(
             accesses.iter().any(|a| a.what == what),

@@ -370,7 +370,7 @@ async fn read_prescription(
         Ok(c) => c,
         Err(r) => return r,
     };
-    match api.service.medication_request(&ctx, &id) {
+    match api.service.medication_request(&ctx, &id).await {
         Ok(r) => fhir_json(StatusCode::OK, &r),
         Err(e) => error_response(&e),
     }
@@ -386,7 +386,7 @@ async fn read_binary(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let binary = match api.service.binary(&ctx, &id) {
+    let binary = match api.service.binary(&ctx, &id).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };

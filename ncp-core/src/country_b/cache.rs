@@ -21,8 +21,8 @@ pub enum Cached {
         request: Value,
         bundle: Value,
     },
-    /// A Binary (FHIR JSON with base64 `data`).
-    Binary { binary: Value },
+    /// A Binary (FHIR JSON with base64 `data`) of a patient's document.
+    Binary { patient: PatientKey, binary: Value },
     /// A dispensation sent abroad: the Bundle its eDispensation was written from.
     Dispensation {
         patient: PatientKey,
@@ -101,6 +101,7 @@ mod tests {
         let b = HsaId::parse("SE1-B").unwrap();
         let c = Cache::new(Duration::from_millis(50), 2);
         let bin = || Cached::Binary {
+            patient: PatientKey::parse("EE-1.2.3-4").unwrap(),
             binary: serde_json::json!({}),
         };
         c.put(&a, "x", bin());

@@ -136,12 +136,37 @@ impl CountryB {
         objects: Vec<ObjectRef>,
         failure: Option<String>,
     ) -> Result<(), ServiceError> {
+        self.audit_to(ctx, event, Self::them(ncp), patient, objects, failure)
+            .await
+    }
+
+    /// The NCP of `country` for the audit trail (its home community id from the directory).
+    fn ncp_of(&self, country: CountryCode) -> Ncp {
+        Ncp {
+            country,
+            home_community_id: self
+                .directory
+                .entry(country)
+                .map(|e| e.home_community_id.clone())
+                .unwrap_or_else(|_| self.us.home_community_id.clone()),
+        }
+    }
+
+    async fn audit_to(
+        &self,
+        ctx: &RequestCtx,
+        event: EventType,
+        foreign: Ncp,
+        patient: Option<&ForeignPatientId>,
+        objects: Vec<ObjectRef>,
+        failure: Option<String>,
+    ) -> Result<(), ServiceError> {
         let r = record(
             &self.us,
             Audited {
                 event,
                 user: &ctx.user,
-                foreign: Self::them(ncp),
+                foreign,
                 patient,
                 objects,
                 success: failure.is_none(),
@@ -343,6 +368,7 @@ impl CountryB {
                             &ctx.user.hsa_id,
                             &id,
                             Cached::Binary {
+                                patient: key.clone(),
                                 binary: binary.clone(),
                             },
                         );
@@ -397,6 +423,7 @@ impl CountryB {
                                     &ctx.user.hsa_id,
                                     id,
                                     Cached::Binary {
+                                        patient: key.clone(),
                                         binary: res.clone(),
                                     },
                                 );
@@ -428,26 +455,59 @@ impl CountryB {
     }
 
     /// A MedicationRequest this user listed.
-    pub fn medication_request(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ServiceError> {
+    /// A MedicationRequest this user listed (a disclosure to the user: audited).
+    pub async fn medication_request(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+    ) -> Result<Value, ServiceError> {
         ctx.user
             .check(Operation::ReadPrescriptions)
             .map_err(ServiceError::Forbidden)?;
         match self.cache.get(&ctx.user.hsa_id, id) {
-            Some(Cached::Prescription { request, .. }) => Ok(request),
+            Some(Cached::Prescription {
+                request, patient, ..
+            }) => {
+                self.disclosed(ctx, &patient, format!("MedicationRequest/{id}"))
+                    .await?;
+                Ok(request)
+            }
             _ => Err(ServiceError::NotFound(format!(
                 "MedicationRequest/{id} is not among the prescriptions you listed: search MedicationRequest?patient= first"
             ))),
         }
     }
 
-    /// A Binary (PDF or original CDA) this user fetched.
-    pub fn binary(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ServiceError> {
+    /// A Binary (PDF or original CDA) this user fetched (a disclosure to the user: audited).
+    pub async fn binary(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ServiceError> {
         match self.cache.get(&ctx.user.hsa_id, id) {
-            Some(Cached::Binary { binary }) => Ok(binary),
+            Some(Cached::Binary { binary, patient }) => {
+                self.disclosed(ctx, &patient, format!("Binary/{id}"))
+                    .await?;
+                Ok(binary)
+            }
             _ => Err(ServiceError::NotFound(format!(
                 "Binary/{id} is not among the documents you fetched"
             ))),
         }
+    }
+
+    /// Audits a read of something fetched before, as a FHIR API event.
+    async fn disclosed(
+        &self,
+        ctx: &RequestCtx,
+        patient: &PatientKey,
+        what: String,
+    ) -> Result<(), ServiceError> {
+        self.audit_to(
+            ctx,
+            EventType::FhirApi,
+            self.ncp_of(patient.country),
+            Some(&patient.id),
+            vec![ObjectRef::Document(what)],
+            None,
+        )
+        .await
     }
 
     /// The patient's Patient Summary: per document a DocumentReference with the original as
@@ -486,6 +546,7 @@ impl CountryB {
                 &ctx.user.hsa_id,
                 &cda_id,
                 Cached::Binary {
+                    patient: key.clone(),
                     binary: cda.clone(),
                 },
             );
@@ -506,6 +567,7 @@ impl CountryB {
                             &ctx.user.hsa_id,
                             &id,
                             Cached::Binary {
+                                patient: key.clone(),
                                 binary: pdf.clone(),
                             },
                         );
