@@ -276,3 +276,21 @@ impl FhirHttp {
         Ok(result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_paths_keep_resource_types_and_operations_but_mask_ids() {
+        let cfg = crate::ClientConfig::default();
+        let base = Url::parse("http://127.0.0.1:1/nll/fhir").unwrap();
+        let h = FhirHttp::new(reqwest::Client::new(), base, "nll", &cfg).unwrap();
+        let u = h.url(&["MedicationRequest", "rx-p01-01", "$lock"], &[]);
+        assert_eq!(h.loggable_path(&u), "/MedicationRequest/*/$lock");
+        let u = h.url(&["Patient", "191212121212", "_history", "2"], &[]);
+        assert_eq!(h.loggable_path(&u), "/Patient/*/_history/*");
+        let u = h.url(&["MedicationRequest"], &[("patient", "191212121212")]);
+        assert_eq!(h.loggable_path(&u), "/MedicationRequest");
+    }
+}
