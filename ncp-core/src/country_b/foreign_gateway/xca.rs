@@ -232,10 +232,17 @@ pub fn parse_retrieve_response(
     let field = |n: roxmltree::Node<'_, '_>, name: &str| {
         child(n, XDSB_NS, name).map(text_of).unwrap_or_default()
     };
-    let response = responses
+    let Some(response) = responses
         .iter()
         .find(|r| field(**r, "DocumentUniqueId") == asked.document_unique_id)
-        .ok_or_else(|| bad("no DocumentResponse for the document asked for"))?;
+    else {
+        // Partial success without our document: its error says why.
+        return Err(if errors.is_empty() {
+            bad("no DocumentResponse for the document asked for")
+        } else {
+            failure(&errors, "retrieve")
+        });
+    };
     let content = child(*response, XDSB_NS, "Document").ok_or_else(|| bad("no Document"))?;
     let bytes = match child(content, XOP_NS, "Include") {
         Some(inc) => {
@@ -360,5 +367,18 @@ mod tests {
         );
         let e = parse_retrieve_response(&r.body, &r.attachments, &doc).unwrap_err();
         assert!(matches!(e, GatewayError::NotDispensable(_)), "{e:?}");
+        // Partial success: another document came, ours has an error.
+        let other = Served {
+            document_unique_id: "2.16.17.710.850.1000.990.1^other".into(),
+            ..served
+        };
+        let r = build_retrieve_response(
+            &[other],
+            &[RegistryError::ehdsi(EhdsiError::NoConsent)],
+            Transfer::Mtom,
+            "s",
+        );
+        let e = parse_retrieve_response(&r.body, &r.attachments, &doc).unwrap_err();
+        assert!(matches!(e, GatewayError::NoConsent(_)), "{e:?}");
     }
 }
