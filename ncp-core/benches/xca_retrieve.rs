@@ -24,6 +24,10 @@ use ncp_core::security::{
 };
 use ncp_types::Oid;
 
+// As the `ncp` binary: the allocator is part of what is measured.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const GOAL_RPS: f64 = 1_000.0;
 const GOAL_P99_MS: f64 = 50.0;
 const PATIENT: &str = "191212121212";

@@ -13,6 +13,11 @@ use ncp_core::config::{Config, NcpIdentity};
 use ncp_core::sandbox::{self, SandboxOptions};
 use ncp_core::transform_command::{self, DocumentKind, FhirToCda, Level};
 
+// mimalloc: allocation-heavy request handling (SOAP, XML, JSON) spends markedly less time in
+// the allocator than with the system malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ncp",
