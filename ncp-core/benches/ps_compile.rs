@@ -7,6 +7,10 @@
 //!
 //! Two rounds: the simulators answering at once, then every provider with a configured latency
 //! (`PS_BENCH_LATENCY_MS`, default 20 ms per request). Goal: compile / slowest provider < 1.5.
+//! Each round also prints every other service alone, the critical path of the two rounds of
+//! calls (blocks, patient and PDI; then providers and NLL's prescriptions) and the sum of all
+//! calls: without latency the simulators and the bridge share the machine's cores, so the
+//! compile is bound by that sum rather than by the slowest provider.
 //! `cargo bench -p ncp-core --bench ps_compile`; `PS_BENCH_ITERATIONS` (default 60) per round.
 //! The CDA writing (L3) is timed on its own after the compile.
 
@@ -90,6 +94,8 @@ struct Round {
     compile: Duration,
     compile_p90: Duration,
     providers: Vec<(HsaId, Duration)>,
+    /// The national services the compile also waits for, each alone (median).
+    services: Vec<(&'static str, Duration)>,
     entries: usize,
     incomplete: bool,
 }
@@ -112,6 +118,7 @@ async fn round(
     let limits = fetch::PsLimits::from_timeout(Duration::from_secs(5));
     let mut compile = Vec::with_capacity(iterations);
     let mut alone: HashMap<HsaId, Vec<Duration>> = HashMap::new();
+    let mut services: HashMap<&'static str, Vec<Duration>> = HashMap::new();
     let mut entries = 0;
     let mut incomplete = false;
     // Warm-up: connections, NTK cache.
@@ -129,6 +136,29 @@ async fn round(
             entries = s.input.entries.len();
             incomplete = s.input.incomplete;
         }
+        // The other services the compile waits for, each alone.
+        let t = Instant::now();
+        clients.nsr.blocks(ctx, patient).await.expect("NSR");
+        services.entry("NSR blocks").or_default().push(t.elapsed());
+        let t = Instant::now();
+        clients.nll.patient(ctx, patient).await.expect("NLL");
+        services.entry("NLL patient").or_default().push(t.elapsed());
+        let t = Instant::now();
+        clients.pdi.providers(ctx, patient).await.expect("PDI");
+        services
+            .entry("PDI providers")
+            .or_default()
+            .push(t.elapsed());
+        let t = Instant::now();
+        clients
+            .nll
+            .prescriptions_with_status(ctx, patient, &[nll_adapter::PrescriptionStatus::Active])
+            .await
+            .expect("NLL");
+        services
+            .entry("NLL prescriptions")
+            .or_default()
+            .push(t.elapsed());
         // Each provider alone, through the same fetch code.
         for l in &listings {
             let t = Instant::now();
@@ -150,7 +180,11 @@ async fn round(
     let mut providers: Vec<(HsaId, Duration)> =
         alone.into_iter().map(|(h, v)| (h, median(v))).collect();
     providers.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let mut services: Vec<(&'static str, Duration)> =
+        services.into_iter().map(|(n, v)| (n, median(v))).collect();
+    services.sort();
     Round {
+        services,
         compile: median(compile.clone()),
         compile_p90: p90(compile),
         providers,
@@ -170,6 +204,34 @@ fn report(name: &str, r: &Round) -> f64 {
         .max_by_key(|(_, d)| *d)
         .map(|(_, d)| *d)
         .unwrap_or_default();
+    for (n, d) in &r.services {
+        println!("  {n} alone: median {:.2} ms", ms(*d));
+    }
+    let of = |n: &str| {
+        r.services
+            .iter()
+            .find(|(x, _)| *x == n)
+            .map(|(_, d)| *d)
+            .unwrap_or_default()
+    };
+    // Blocks, patient and providers first; then the providers and NLL's prescriptions.
+    let floor = of("NSR blocks")
+        .max(of("NLL patient"))
+        .max(of("PDI providers"))
+        + slowest.max(of("NLL prescriptions"));
+    println!(
+        "  critical path of the two rounds of calls, each service alone: {:.2} ms",
+        ms(floor)
+    );
+    // With simulators that answer at once the calls are CPU work on the same cores as the
+    // bridge: their sum is what the compile cannot go below on a small machine.
+    let sum: Duration = r.services.iter().map(|(_, d)| *d).sum::<Duration>()
+        + r.providers.iter().map(|(_, d)| *d).sum::<Duration>();
+    println!(
+        "  every call one after the other (the floor when CPU-bound): {:.2} ms on {} cores",
+        ms(sum),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     let ratio = r.compile.as_secs_f64() / slowest.as_secs_f64().max(1e-9);
     println!(
         "  compile ({} providers answering, {} entries, incomplete={}): median {:.2} ms, p90 {:.2} ms",
