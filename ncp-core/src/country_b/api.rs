@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | `GET /fhir/metadata` | nothing: the CapabilityStatement |
 //! | `GET /fhir/Patient?identifier=urn:oid:ROOT\|EXT&country=EE` | XCPD; Patients with ids `EE-ROOT-EXT` |
+//! | `POST /fhir/Patient/$match` (Parameters `resource`: Patient with identifier, `address.country`) | XCPD, as the search |
 //! | `GET /fhir/MedicationRequest?patient=Patient/{id}` | XCA list + retrieve of ePrescriptions |
 //! | `GET /fhir/MedicationRequest/{id}` | nothing: one of the prescriptions listed before |
 //! | `GET /fhir/Binary/{id}` | nothing: an L1 PDF or original CDA fetched before (`Accept: application/pdf` for the bytes) |
@@ -60,6 +61,7 @@ pub fn router(api: Option<Arc<CountryBApi>>) -> Router {
     Router::new()
         .route("/metadata", get(metadata))
         .route("/Patient", get(search_patient))
+        .route("/Patient/$match", post(match_patient))
         .route("/Patient/{id}/$summary", get(summary))
         .route("/MedicationRequest", get(search_prescriptions))
         .route("/MedicationRequest/{id}", get(read_prescription))
@@ -270,6 +272,80 @@ async fn search_patient(
             "identifier must be SYSTEM|VALUE, e.g. urn:oid:1.2.3|123",
         );
     };
+    find(
+        &api,
+        &ctx,
+        &headers,
+        system,
+        value,
+        q.country.as_deref(),
+        false,
+    )
+    .await
+}
+
+/// `POST /fhir/Patient/$match`: a `Parameters` with a `resource` Patient (or the Patient
+/// itself) whose `identifier` is `urn:oid:ROOT` + value; the country from `address.country`.
+async fn match_patient(
+    State(api): Api,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ctx = match authenticate(&api, &headers, peer.as_deref()) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return outcome(StatusCode::BAD_REQUEST, "structure", "the body is not JSON");
+    };
+    let patient = if body["resourceType"] == "Parameters" {
+        body["parameter"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "resource"))
+            .map(|p| &p["resource"])
+            .unwrap_or(&Value::Null)
+    } else {
+        &body
+    };
+    if patient["resourceType"] != "Patient" {
+        return outcome(
+            StatusCode::BAD_REQUEST,
+            "required",
+            "$match takes a Parameters with a `resource` Patient (or a Patient)",
+        );
+    }
+    let id = patient["identifier"].as_array().and_then(|ids| {
+        ids.iter().find(|i| {
+            i["system"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("urn:oid:"))
+        })
+    });
+    let (Some(system), Some(value)) = (
+        id.and_then(|i| i["system"].as_str()),
+        id.and_then(|i| i["value"].as_str()),
+    ) else {
+        return outcome(
+            StatusCode::BAD_REQUEST,
+            "required",
+            "the Patient needs an identifier with system urn:oid:ROOT and a value",
+        );
+    };
+    let country = patient["address"][0]["country"].as_str();
+    find(&api, &ctx, &headers, system, value, country, true).await
+}
+
+/// XCPD for `system|value` and the answer as a searchset (with match grades for `$match`).
+async fn find(
+    api: &CountryBApi,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    system: &str,
+    value: &str,
+    country: Option<&str>,
+    graded: bool,
+) -> Response {
     let Some(root) = system
         .strip_prefix("urn:oid:")
         .and_then(|o| Oid::parse(o).ok())
@@ -287,7 +363,7 @@ async fn search_patient(
             "the identifier has no value",
         );
     }
-    let country = match q.country.as_deref().map(CountryCode::parse) {
+    let country = match country.map(|c| CountryCode::parse(&c.trim().to_ascii_uppercase())) {
         None => None,
         Some(Ok(c)) => Some(c),
         Some(Err(_)) => {
@@ -298,10 +374,10 @@ async fn search_patient(
             )
         }
     };
-    let b = base(&headers);
+    let b = base(headers);
     match api
         .service
-        .find_patient(&ctx, country, root, value.trim().to_owned())
+        .find_patient(ctx, country, root, value.trim().to_owned())
         .await
     {
         Ok(found) => {
@@ -310,7 +386,16 @@ async fn search_patient(
             for (key, p) in found {
                 match key.to_fhir_id() {
                     Ok(id) => {
-                        entries.push(fhir::entry(&b, fhir::patient(&id, &key, &p), None, "match"))
+                        let mut e = fhir::entry(&b, fhir::patient(&id, &key, &p), None, "match");
+                        if graded {
+                            // The identifier matched in the patient's own country: certain.
+                            e["search"]["score"] = 1.into();
+                            e["search"]["extension"] = serde_json::json!([{
+                                "url": "http://hl7.org/fhir/StructureDefinition/match-grade",
+                                "valueCode": "certain",
+                            }]);
+                        }
+                        entries.push(e);
                     }
                     Err(e) => warnings.push(e.to_string()),
                 }

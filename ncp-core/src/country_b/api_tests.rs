@@ -314,6 +314,46 @@ async fn a_found_patient_gets_the_api_id() {
 }
 
 #[tokio::test]
+async fn match_takes_a_patient_in_parameters() {
+    let h = harness_with(None);
+    *h.client.find.lock().unwrap() = Ok(vec![ForeignPatient {
+        id: ForeignPatientId {
+            root: Oid::parse(ROOT).unwrap(),
+            extension: "123".into(),
+        },
+        given: vec![],
+        family: Some("Schuman".into()),
+        birth_date: None,
+        gender: None,
+    }]);
+    let body = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": {
+        "resourceType": "Patient",
+        "identifier": [{"system": format!("urn:oid:{ROOT}"), "value": "123"}],
+        "address": [{"country": "ee"}],
+    }}]});
+    let (s, b) = h
+        .call(
+            "POST",
+            "/Patient/$match",
+            Some(&h.token("pharmacist")),
+            body,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["entry"][0]["resource"]["id"], format!("EE-{ROOT}-123"));
+    assert_eq!(b["entry"][0]["search"]["score"], 1);
+    let (s, _) = h
+        .call(
+            "POST",
+            "/Patient/$match",
+            Some(&h.token("pharmacist")),
+            json!({"resourceType": "Parameters", "parameter": []}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn users_and_the_directory_are_checked_before_any_call() {
     let h = harness_with(None);
     let (s, oo) = h.call("GET", SEARCH, None, Value::Null).await;

@@ -179,7 +179,7 @@ pub fn capability_statement(base: &str, directory: &CountryDirectory) -> Value {
                         { "name": "identifier", "type": "token", "documentation": "urn:oid:ROOT|EXTENSION: the patient's identifier in their country (XCPD)" },
                         country_param,
                     ],
-                    "operation": [{ "name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary", "documentation": "GET Patient/{id}/$summary: the foreign Patient Summary (XCA) as a Bundle with the original CDA and PDF as Binary" }]
+                    "operation": [{ "name": "match", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match", "documentation": "POST Patient/$match: Parameters with a resource Patient (identifier urn:oid:ROOT|EXTENSION, address.country): XCPD" }, { "name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary", "documentation": "GET Patient/{id}/$summary: the foreign Patient Summary (XCA) as a Bundle with the original CDA and PDF as Binary" }]
                 },
                 {
                     "type": "MedicationRequest",
