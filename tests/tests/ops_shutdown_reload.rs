@@ -1,8 +1,8 @@
 //! Operating the running `ncp` without dropping work:
 //!
 //! - SIGTERM while a request is in flight: the listening socket closes at once (new
-//!   connections are refused), the request in flight still gets its answer, then the process
-//!   exits cleanly.
+//!   connections are refused), `/ready` answers 503 while draining, the request in flight
+//!   still gets its answer, then the process exits cleanly.
 //! - The TLS client trust list reloaded on SIGHUP: a foreign NCP whose CA is added to
 //!   `tls.client_ca` is refused before and let in after, without a restart; a broken trust list
 //!   file is refused and the previous list stays in force.
@@ -77,7 +77,13 @@ fn signal(sb: &Sandbox, sig: &str) {
 
 #[test]
 fn sigterm_refuses_new_connections_and_answers_the_request_in_flight() {
-    let sb = Sandbox::start(&[]);
+    let sb = Sandbox::start(&["--ops-listen", "127.0.0.1:0"]);
+    let ready = format!("{}/ready", sb.endpoints["ops"].as_str().expect("ops listener"));
+    let get_ready = || {
+        let r = reqwest::blocking::get(&ready).expect("GET /ready");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    };
+    assert_eq!(get_ready().0, 200, "not ready after start");
     let addr = bridge_addr(&sb);
     let (cert, key) = client_files(&sb, 0);
     let mut tls = tls_connect(addr, &sb.path("ca_cert"), &cert, &key);
@@ -112,6 +118,11 @@ fn sigterm_refuses_new_connections_and_answers_the_request_in_flight() {
             Ok(_) => panic!("new connections are still accepted 5 s after SIGTERM"),
         }
     }
+
+    // Draining: the probe says so, for the load balancer to stop sending work here.
+    let (status, why) = get_ready();
+    assert_eq!(status, 503, "still ready while draining: {why}");
+    assert!(why.contains("shutting down"), "{why}");
 
     tls.write_all(rest.as_bytes()).expect("send the rest");
     tls.flush().expect("flush");
