@@ -78,7 +78,10 @@ fn signal(sb: &Sandbox, sig: &str) {
 #[test]
 fn sigterm_refuses_new_connections_and_answers_the_request_in_flight() {
     let sb = Sandbox::start(&["--ops-listen", "127.0.0.1:0"]);
-    let ready = format!("{}/ready", sb.endpoints["ops"].as_str().expect("ops listener"));
+    let ready = format!(
+        "{}/ready",
+        sb.endpoints["ops"].as_str().expect("ops listener")
+    );
     let get_ready = || {
         let r = reqwest::blocking::get(&ready).expect("GET /ready");
         (r.status().as_u16(), r.text().unwrap_or_default())
