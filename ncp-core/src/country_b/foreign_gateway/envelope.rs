@@ -251,4 +251,22 @@ mod tests {
         assert!(parse_reply("application/soap+xml", b"<a/>", &Limits::default()).is_err());
         assert!(parse_reply("application/soap+xml", b"<<", &Limits::default()).is_err());
     }
+
+    #[test]
+    fn hostile_replies_are_errors_not_panics() {
+        let limits = Limits::default();
+        let doctype = br#"<!DOCTYPE e [<!ENTITY x "xx">]><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body><a>&x;</a></env:Body></env:Envelope>"#;
+        assert!(parse_reply("application/soap+xml", doctype, &limits).is_err());
+        let deep = format!(
+            "<env:Envelope xmlns:env=\"{SOAP12_NS}\"><env:Body>{}{}</env:Body></env:Envelope>",
+            "<a>".repeat(10_000),
+            "</a>".repeat(10_000)
+        );
+        assert!(parse_reply("application/soap+xml", deep.as_bytes(), &limits).is_err());
+        let big = vec![b' '; limits.max_bytes + 1];
+        assert!(parse_reply("application/soap+xml", &big, &limits).is_err());
+        assert!(parse_reply("multipart/related; boundary=x", b"--x\r\n", &limits).is_err());
+        let empty = format!("<env:Envelope xmlns:env=\"{SOAP12_NS}\"><env:Body/></env:Envelope>");
+        assert!(parse_reply("application/soap+xml", empty.as_bytes(), &limits).is_err());
+    }
 }
