@@ -1,6 +1,5 @@
 //! eHDSI Wave 8 ePrescription: L3 (structured, template …1.1.1) and L1 (PDF, …1.1.6).
 
-use base64::Engine as _;
 use terminology::value_sets;
 
 use super::fhir::{DosageView, PrescriptionView, RequestStatus};
@@ -66,21 +65,7 @@ pub(crate) fn write(
                 "e-Recept från Sverige / ePrescription from Sweden. Dokument-id / Document id: {id_ext}. Skapad / Created: {}",
                 opts.now.format("%Y-%m-%d %H:%M %:z")
             );
-            let pdf = pdf::render(&title, &blocks, &footer);
-            let b64 = base64::engine::general_purpose::STANDARD.encode(pdf);
-            x.start("component", &[]);
-            x.start(
-                "nonXMLBody",
-                &[("classCode", "DOCBODY"), ("moodCode", "EVN")],
-            );
-            x.start(
-                "text",
-                &[("mediaType", "application/pdf"), ("representation", "B64")],
-            );
-            x.raw(&b64);
-            x.end();
-            x.end();
-            x.end();
+            pdf::write_body(&mut x, &pdf::render(&title, &blocks, &footer));
         }
     }
     Ok(x.finish())

@@ -48,7 +48,17 @@ fn function_code(role_codes: &[String]) -> Option<(&'static str, &'static str)> 
     })
 }
 
-pub(crate) fn write_start(x: &mut Xml, h: &Header<'_>, opts: &CdaOptions) {
+/// The start of every document this crate writes: `ClinicalDocument` with its namespaces,
+/// typeId, the eHDSI templateId, id, LOINC document code, title, effectiveTime (HL7 TS),
+/// confidentiality `N` and language `sv-SE`.
+pub(crate) fn open_document(
+    x: &mut Xml,
+    template_id: &str,
+    id: (&str, &str),
+    code: (&str, &str),
+    title: &str,
+    effective_time: &str,
+) {
     x.start(
         "ClinicalDocument",
         &[
@@ -66,20 +76,19 @@ pub(crate) fn write_start(x: &mut Xml, h: &Header<'_>, opts: &CdaOptions) {
             ("extension", "POCD_HD000040"),
         ],
     );
-    x.empty("templateId", &[("root", h.template_id)]);
-    xml::ii(x, "id", h.id.0, Some(h.id.1));
+    x.empty("templateId", &[("root", template_id)]);
+    xml::ii(x, "id", id.0, Some(id.1));
     x.empty(
         "code",
         &[
-            ("code", h.code.0),
+            ("code", code.0),
             ("codeSystem", LOINC),
             ("codeSystemName", "LOINC"),
-            ("displayName", h.code.1),
+            ("displayName", code.1),
         ],
     );
-    x.leaf("title", &[], h.title);
-    let now = opts.now.format("%Y%m%d%H%M%S%z").to_string();
-    x.empty("effectiveTime", &[("value", &now)]);
+    x.leaf("title", &[], title);
+    x.empty("effectiveTime", &[("value", effective_time)]);
     x.empty(
         "confidentialityCode",
         &[
@@ -89,6 +98,11 @@ pub(crate) fn write_start(x: &mut Xml, h: &Header<'_>, opts: &CdaOptions) {
         ],
     );
     x.empty("languageCode", &[("code", "sv-SE")]);
+}
+
+pub(crate) fn write_start(x: &mut Xml, h: &Header<'_>, opts: &CdaOptions) {
+    let now = opts.now.format("%Y%m%d%H%M%S%z").to_string();
+    open_document(x, h.template_id, h.id, h.code, h.title, &now);
     if let Some((root, ext)) = h.set_id {
         xml::ii(x, "setId", root, Some(ext));
     }

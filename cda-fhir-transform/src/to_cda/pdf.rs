@@ -7,6 +7,7 @@
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use super::narrative::Block;
+use super::xml::Xml;
 
 const PAGE_W: f32 = 595.0;
 const PAGE_H: f32 = 842.0;
@@ -277,6 +278,26 @@ pub(crate) fn render(title: &str, blocks: &[Block], footer: &str) -> Vec<u8> {
         pdf.stream(*content_id, &content.finish());
     }
     pdf.finish()
+}
+
+/// The L1 body: `<component><nonXMLBody><text mediaType="application/pdf"
+/// representation="B64">` with `pdf` base64-encoded.
+pub(crate) fn write_body(x: &mut Xml, pdf: &[u8]) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(pdf);
+    x.start("component", &[]);
+    x.start(
+        "nonXMLBody",
+        &[("classCode", "DOCBODY"), ("moodCode", "EVN")],
+    );
+    x.start(
+        "text",
+        &[("mediaType", "application/pdf"), ("representation", "B64")],
+    );
+    x.raw(&b64);
+    x.end();
+    x.end();
+    x.end();
 }
 
 #[cfg(test)]

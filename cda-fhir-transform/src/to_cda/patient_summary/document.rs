@@ -4,7 +4,6 @@
 //! written only when they have entries. When a provider did not answer (`incomplete`), the
 //! title and every section's narrative say so and no section claims a known absence.
 
-use base64::Engine as _;
 use serde_json::Value;
 
 use super::super::eprescription::L1_ID_SUFFIX;
@@ -292,9 +291,9 @@ pub(super) fn write(
         },
         opts,
     );
-    x.start("component", &[]);
     match level {
         Level::L3 => {
+            x.start("component", &[]);
             x.start("structuredBody", &[("classCode", "DOCBODY")]);
             x.newline();
             for c in &sections {
@@ -306,21 +305,8 @@ pub(super) fn write(
                 "Patientöversikt från Sverige / Patient Summary from Sweden. Dokument-id / Document id: {id_ext}. Skapad / Created: {}",
                 input.effective_time.format("%Y-%m-%d %H:%M UTC")
             );
-            let pdf = pdf::render(
-                title,
-                &pdf_blocks(&patient, &sections, input.incomplete),
-                &footer,
-            );
-            let b64 = base64::engine::general_purpose::STANDARD.encode(pdf);
-            x.start(
-                "nonXMLBody",
-                &[("classCode", "DOCBODY"), ("moodCode", "EVN")],
-            );
-            x.start(
-                "text",
-                &[("mediaType", "application/pdf"), ("representation", "B64")],
-            );
-            x.raw(&b64);
+            let blocks = pdf_blocks(&patient, &sections, input.incomplete);
+            pdf::write_body(&mut x, &pdf::render(title, &blocks, &footer));
         }
     }
     Ok(x.finish())

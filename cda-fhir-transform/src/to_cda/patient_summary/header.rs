@@ -5,7 +5,7 @@
 //! care provider it came from as its own author.
 
 use super::super::fhir::PatientView;
-use super::super::header::{self as cda_header, LOINC};
+use super::super::header as cda_header;
 use super::super::xml::{self, Xml};
 use super::super::{CdaOptions, NcpOrganisation};
 use super::input::PsAuthor;
@@ -54,45 +54,14 @@ fn ncp_contact(x: &mut Xml, c: &NcpOrganisation) {
 
 pub(super) fn write(x: &mut Xml, h: &PsHeader<'_>, opts: &CdaOptions) {
     let ncp = &opts.custodian;
-    x.start(
-        "ClinicalDocument",
-        &[
-            ("xmlns", "urn:hl7-org:v3"),
-            ("xmlns:pharm", "urn:hl7-org:pharm"),
-            ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"),
-            ("classCode", "DOCCLIN"),
-            ("moodCode", "EVN"),
-        ],
+    cda_header::open_document(
+        x,
+        h.template_id,
+        (opts.document_id_root.as_str(), h.id_ext),
+        ("60591-5", "Patient summary Document"),
+        h.title,
+        h.time,
     );
-    x.empty(
-        "typeId",
-        &[
-            ("root", "2.16.840.1.113883.1.3"),
-            ("extension", "POCD_HD000040"),
-        ],
-    );
-    x.empty("templateId", &[("root", h.template_id)]);
-    xml::ii(x, "id", opts.document_id_root.as_str(), Some(h.id_ext));
-    x.empty(
-        "code",
-        &[
-            ("code", "60591-5"),
-            ("codeSystem", LOINC),
-            ("codeSystemName", "LOINC"),
-            ("displayName", "Patient summary Document"),
-        ],
-    );
-    x.leaf("title", &[], h.title);
-    x.empty("effectiveTime", &[("value", h.time)]);
-    x.empty(
-        "confidentialityCode",
-        &[
-            ("code", "N"),
-            ("codeSystem", "2.16.840.1.113883.5.25"),
-            ("displayName", "normal"),
-        ],
-    );
-    x.empty("languageCode", &[("code", "sv-SE")]);
     x.newline();
     cda_header::record_target(x, h.patient);
     x.newline();

@@ -56,19 +56,77 @@ pub(super) fn cells(ctx: &Ctx<'_>, e: &PsEntry, past: bool) -> Result<Vec<String
     Ok(cells)
 }
 
-fn effective(x: &mut Xml, low: Option<&str>, high: Option<&str>, past: bool) {
+fn effective(x: &mut Xml, span: Span<'_>) {
     x.start("effectiveTime", &[("xsi:type", "IVL_TS")]);
-    match low {
+    match span.low {
         Some(v) => x.empty("low", &[("value", v)]),
         None => x.empty("low", &[("nullFlavor", "UNK")]),
     };
-    if past {
-        match high {
+    if span.past {
+        match span.high {
             Some(v) => x.empty("high", &[("value", v)]),
             None => x.empty("high", &[("nullFlavor", "UNK")]),
         };
     }
     x.end();
+}
+
+/// The time of a problem: onset, and for a past illness the resolution.
+#[derive(Clone, Copy)]
+struct Span<'a> {
+    low: Option<&'a str>,
+    high: Option<&'a str>,
+    past: bool,
+}
+
+/// Opens `entry/act` (problem concern 3.15) with its id, status and time; the caller writes
+/// the author (if any) and the observation.
+fn concern_open(x: &mut Xml, ctx: &Ctx<'_>, ext: &str, span: Span<'_>) {
+    x.start("entry", &[("typeCode", "DRIV")]);
+    x.start("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
+    x.empty(
+        "templateId",
+        &[("root", "1.3.6.1.4.1.12559.11.10.1.3.1.3.15")],
+    );
+    x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.1.27")]);
+    xml::ii(x, "id", ctx.id_root, Some(ext));
+    x.empty(
+        "code",
+        &[
+            ("code", "CONC"),
+            ("codeSystem", "2.16.840.1.113883.5.6"),
+            ("displayName", "Concern"),
+        ],
+    );
+    let status = if span.past { "completed" } else { "active" };
+    x.empty("statusCode", &[("code", status)]);
+    effective(x, span);
+}
+
+/// Opens `entryRelationship/observation` (problem 3.7) up to its effectiveTime; the caller
+/// writes the value and then [`close`]s.
+fn observation_open(x: &mut Xml, ctx: &Ctx<'_>, ext: &str, text_id: &str, span: Span<'_>) {
+    x.start(
+        "entryRelationship",
+        &[("typeCode", "SUBJ"), ("inversionInd", "false")],
+    );
+    x.start("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
+    x.empty(
+        "templateId",
+        &[("root", "1.3.6.1.4.1.12559.11.10.1.3.1.3.7")],
+    );
+    xml::ii(x, "id", ctx.id_root, Some(ext));
+    problem_code(x);
+    text_ref(x, text_id);
+    x.empty("statusCode", &[("code", "completed")]);
+    effective(x, span);
+}
+
+/// Closes the observation, its entryRelationship, the concern act and the entry.
+fn close(x: &mut Xml) {
+    for _ in 0..4 {
+        x.end();
+    }
 }
 
 pub(super) fn entry(
@@ -79,59 +137,26 @@ pub(super) fn entry(
     past: bool,
 ) -> Result<(), ToCdaError> {
     let p = read(ctx, e)?;
-    let onset = p.onset.as_ref().map(|t| t.0.as_str());
-    let end = p.abatement.as_ref().map(|t| t.0.as_str());
-    x.start("entry", &[("typeCode", "DRIV")]);
-    x.start("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
-    x.empty(
-        "templateId",
-        &[("root", "1.3.6.1.4.1.12559.11.10.1.3.1.3.15")],
-    );
-    x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.1.27")]);
-    xml::ii(x, "id", ctx.id_root, Some(&ids.ext));
-    x.empty(
-        "code",
-        &[
-            ("code", "CONC"),
-            ("codeSystem", "2.16.840.1.113883.5.6"),
-            ("displayName", "Concern"),
-        ],
-    );
-    x.empty(
-        "statusCode",
-        &[("code", if past { "completed" } else { "active" })],
-    );
-    effective(x, onset, end, past);
+    let span = Span {
+        low: p.onset.as_ref().map(|t| t.0.as_str()),
+        high: p.abatement.as_ref().map(|t| t.0.as_str()),
+        past,
+    };
+    concern_open(x, ctx, &ids.ext, span);
     let time = p
         .recorded
         .as_ref()
         .or(p.onset.as_ref())
         .map(|t| t.0.as_str());
     provider_author(x, e, time.unwrap_or(&ctx.time));
-    x.start(
-        "entryRelationship",
-        &[("typeCode", "SUBJ"), ("inversionInd", "false")],
-    );
-    x.start("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
-    x.empty(
-        "templateId",
-        &[("root", "1.3.6.1.4.1.12559.11.10.1.3.1.3.7")],
-    );
-    xml::ii(x, "id", ctx.id_root, Some(&format!("{}.1", ids.ext)));
-    problem_code(x);
-    text_ref(x, &ids.text);
-    x.empty("statusCode", &[("code", "completed")]);
-    effective(x, onset, end, past);
+    observation_open(x, ctx, &format!("{}.1", ids.ext), &ids.text, span);
     match &p.value {
         Some(c) => section::concept(x, "value", &[("xsi:type", "CD")], c, None),
         None => {
             x.empty("value", &[("xsi:type", "CD"), ("nullFlavor", "UNK")]);
         }
     }
-    x.end();
-    x.end();
-    x.end();
-    x.end();
+    close(x);
     Ok(())
 }
 
@@ -155,51 +180,14 @@ pub(super) fn empty(x: &mut Xml, ctx: &Ctx<'_>, absence: Absence, text_id: &str)
         Absence::Known => ("no-known-problems", "No known problems"),
         Absence::NoInformation => ("no-problem-info", "No information about current problems"),
     };
-    x.start("entry", &[("typeCode", "DRIV")]);
-    x.start("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
-    x.empty(
-        "templateId",
-        &[("root", "1.3.6.1.4.1.12559.11.10.1.3.1.3.15")],
-    );
-    x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.1.27")]);
-    xml::ii(
-        x,
-        "id",
-        ctx.id_root,
-        Some(&format!("{}.problems.none", ctx.document_id)),
-    );
-    x.empty(
-        "code",
-        &[
-            ("code", "CONC"),
-            ("codeSystem", "2.16.840.1.113883.5.6"),
-            ("displayName", "Concern"),
-        ],
-    );
-    x.empty("statusCode", &[("code", "active")]);
-    effective(x, None, None, false);
-    x.start(
-        "entryRelationship",
-        &[("typeCode", "SUBJ"), ("inversionInd", "false")],
-    );
-    x.start("observation", &[("classCode", "OBS"), ("moodCode", "EVN")]);
-    x.empty(
-        "templateId",
-        &[("root", "1.3.6.1.4.1.12559.11.10.1.3.1.3.7")],
-    );
-    xml::ii(
-        x,
-        "id",
-        ctx.id_root,
-        Some(&format!("{}.problems.none.1", ctx.document_id)),
-    );
-    problem_code(x);
-    text_ref(x, text_id);
-    x.empty("statusCode", &[("code", "completed")]);
-    effective(x, None, None, false);
+    let ext = format!("{}.problems.none", ctx.document_id);
+    let span = Span {
+        low: None,
+        high: None,
+        past: false,
+    };
+    concern_open(x, ctx, &ext, span);
+    observation_open(x, ctx, &format!("{ext}.1"), text_id, span);
     absent_code(x, "value", true, (code, display));
-    x.end();
-    x.end();
-    x.end();
-    x.end();
+    close(x);
 }
