@@ -83,6 +83,19 @@ fn an_openncp_gateway_reaches_the_national_connector_over_mutual_tls() {
             .into_inner();
         assert_eq!(found.patients.len(), 1);
         assert_eq!(found.patients[0].family_names, ["Tolvansson"]);
+        // Its audit record names where the call came from (the TLS connection's address).
+        let audit = rusqlite::Connection::open(sb.data_dir.join("audit.sqlite")).unwrap();
+        let record: String = audit
+            .query_row(
+                "SELECT record FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            record.contains("\"source_ip\":\"127.0.0.1\""),
+            "no source address in {record}"
+        );
 
         // Without a client certificate the gateway gets nothing.
         let anonymous = channel(&sb, None).await;
