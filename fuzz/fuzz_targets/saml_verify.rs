@@ -8,6 +8,12 @@ use ncp_core::security::{verify_assertions, AssertionPolicy, SigningTrust, Trans
 fuzz_target!(|data: &[u8]| {
     let trust = SigningTrust::new();
     let policy = AssertionPolicy::default();
-    let r = verify_assertions(data, &trust, &policy, chrono::Utc::now(), Transaction::FindPrescriptions);
+    let r = verify_assertions(
+        data,
+        &trust,
+        &policy,
+        chrono::Utc::now(),
+        Transaction::FindPrescriptions,
+    );
     assert!(r.is_err(), "accepted with an empty trust list");
 });

@@ -513,6 +513,17 @@ backoff_max_ms = 1000
         .expect("open the audit trail");
         let report = log.verify().await.expect("verify the audit trail");
         assert!(report.is_intact(), "audit chain broken: {report:?}");
+        // And as an operator checks it: `ncp audit verify` exits 0 on an intact chain.
+        let out = Command::new(e2e_tests::ncp_binary())
+            .args(["audit", "verify", "--postgres", &self.pg_url])
+            .output()
+            .expect("run ncp audit verify");
+        assert!(
+            out.status.success(),
+            "ncp audit verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(
             report.records as usize >= j.answered.len(),
             "{} records for {} answered transactions",
