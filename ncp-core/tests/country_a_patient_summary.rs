@@ -234,6 +234,21 @@ mod patient_summary {
             assert!(l3.contains(code), "{code} missing");
         }
         assert!(l3.contains("Sahlgrenska") && l3.contains("Vårdcentralen Södermalm"));
+        assert!(
+            l3.contains("73761001"),
+            "Akademiska's colonoscopy: three providers"
+        );
+        // Duplicates merged, the first source keeping the entry (entry ids name the
+        // provider's resource): the hypertension Akademiska also records, and the enalapril
+        // and metformin Vårdcentralen lists that NLL prescribes.
+        let id = |hsa: &str, r: &str| format!(r#"extension="{hsa}.{r}""#);
+        let vc = "SE2321000016-7001";
+        let akademiska = "SE2321000032-7003";
+        assert!(l3.contains(&id(vc, "Condition.cond-p01-1")));
+        assert!(!l3.contains(&id(akademiska, "Condition.cond-p01-3")));
+        assert!(l3.contains(&id(vc, "MedicationStatement.rx-p01-01")));
+        assert!(!l3.contains("MedicationStatement.ms-p01-1\""));
+        assert!(!l3.contains("MedicationStatement.ms-p01-2\""));
         let events = env.audit.events();
         let last = events.last().expect("audited");
         assert_eq!(last.objects, [l3_id.clone(), l1_id.clone()]);
