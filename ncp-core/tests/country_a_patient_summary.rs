@@ -257,6 +257,23 @@ mod patient_summary {
         let stale = format!("{}^ps-{}", EP_DOC_ROOT, "0".repeat(32));
         let r = retrieve(&env, &pnr("p01"), &[&stale]).await;
         assert_eq!(r.registry_errors(), ["ERROR_GENERIC_DOCUMENT_MISSING"]);
+        // The ePrescription permissions (a pharmacist's) neither list nor open a summary.
+        let pharmacy = assertions_for(&env, PNR, &pnr("p01"));
+        let xml = envelope(
+            XCA_QUERY_ACTION,
+            &pharmacy,
+            &xca_query_body(PNR, &pnr("p01"), PS_CLASS),
+        );
+        let r = env.post("EE", "/ncp/xca", &xml).await;
+        assert!(r.fault_code().is_some(), "{}", r.text());
+        let xml = envelope(
+            XCA_RETRIEVE_ACTION,
+            &pharmacy,
+            &xca_retrieve_body(&[&l3_id]),
+        );
+        let r = env.post("EE", "/ncp/xca", &xml).await;
+        assert!(r.fault_code().is_some(), "{}", r.text());
+        assert!(!r.text().contains("ClinicalDocument"));
         // Another patient's TRC does not open this summary.
         let r = retrieve(&env, &pnr("p02"), &[&l3_id]).await;
         assert_eq!(r.registry_errors(), ["ERROR_GENERIC_DOCUMENT_MISSING"]);
