@@ -93,6 +93,16 @@ def run(settings_file):
     patient = patients[0]
     print("OK find patient: 1 Patient from EE (XCPD)")
 
+    matched = ph.execute("Patient/$match", method="post", data={
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resource", "resource": {
+            "resourceType": "Patient",
+            "identifier": [{"system": s["patient_system"], "value": s["patient_value"]}],
+            "address": [{"country": "EE"}]}}]})
+    check(len(matched.get("entry", [])) == 1 and matched["entry"][0]["resource"]["id"] == patient.id
+          and matched["entry"][0]["search"]["score"] == 1, "$match")
+    print("OK $match: the same Patient, graded certain")
+
     bundle = ph.resources("MedicationRequest").search(patient=f"Patient/{patient.id}").fetch_raw()
     requests_ = entries(bundle, "MedicationRequest")
     check(bundle["type"] == "searchset" and len(requests_) >= 1, "no MedicationRequest")

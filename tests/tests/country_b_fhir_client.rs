@@ -221,6 +221,7 @@ services = [
         "OK metadata",
         "OK refused without a user token",
         "OK find patient",
+        "OK $match",
         "OK list prescriptions",
         "OK read one prescription and its PDF",
         "OK dispense",
