@@ -250,21 +250,32 @@ pub(crate) fn author_element(
     x.end();
 }
 
-pub(crate) fn custodian(x: &mut Xml, c: &NcpOrganisation) {
-    x.start("custodian", &[("typeCode", "CST")]);
-    x.start("assignedCustodian", &[("classCode", "ASSIGNED")]);
-    x.start(
-        "representedCustodianOrganization",
-        &[("classCode", "ORG"), ("determinerCode", "INSTANCE")],
-    );
-    xml::ii(x, "id", c.id.as_str(), None);
-    x.leaf("name", &[], &c.name);
+/// The NCP's telecom (`use="WP"`); `nullFlavor="NI"` when it has none.
+pub(crate) fn ncp_telecom(x: &mut Xml, c: &NcpOrganisation) {
     match &c.telecom {
         Some(t) => x.empty("telecom", &[("use", "WP"), ("value", t)]),
         None => x.empty("telecom", &[("nullFlavor", "NI")]),
     };
+}
+
+/// The NCP as the organisation element `name` (eHDSIOrganization / custodian organisation):
+/// id, name, telecom and address with country.
+pub(crate) fn ncp_organization(x: &mut Xml, name: &'static str, c: &NcpOrganisation) {
+    x.start(
+        name,
+        &[("classCode", "ORG"), ("determinerCode", "INSTANCE")],
+    );
+    xml::ii(x, "id", c.id.as_str(), None);
+    x.leaf("name", &[], &c.name);
+    ncp_telecom(x, c);
     xml::addr(x, Some(&c.address), Some("SE"));
     x.end();
+}
+
+pub(crate) fn custodian(x: &mut Xml, c: &NcpOrganisation) {
+    x.start("custodian", &[("typeCode", "CST")]);
+    x.start("assignedCustodian", &[("classCode", "ASSIGNED")]);
+    ncp_organization(x, "representedCustodianOrganization", c);
     x.end();
     x.end();
 }

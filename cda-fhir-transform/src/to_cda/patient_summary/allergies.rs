@@ -124,28 +124,13 @@ pub(super) fn cells(ctx: &Ctx<'_>, e: &PsEntry) -> Result<Vec<String>, ToCdaErro
 }
 
 fn concern_open(x: &mut Xml, ctx: &Ctx<'_>, ext: &str, low: Option<&str>) {
-    x.start("entry", &[("typeCode", "DRIV")]);
-    x.start("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
-    x.empty(
-        "templateId",
-        &[("root", "1.3.6.1.4.1.12559.11.10.1.3.1.3.16")],
+    section::concern_open(
+        x,
+        &["1.3.6.1.4.1.12559.11.10.1.3.1.3.16"],
+        (ctx.id_root, ext),
+        "active",
     );
-    xml::ii(x, "id", ctx.id_root, Some(ext));
-    x.empty(
-        "code",
-        &[
-            ("code", "CONC"),
-            ("codeSystem", "2.16.840.1.113883.5.6"),
-            ("displayName", "Concern"),
-        ],
-    );
-    x.empty("statusCode", &[("code", "active")]);
-    x.start("effectiveTime", &[("xsi:type", "IVL_TS")]);
-    match low {
-        Some(v) => x.empty("low", &[("value", v)]),
-        None => x.empty("low", &[("nullFlavor", "UNK")]),
-    };
-    x.end();
+    section::interval(x, low, None);
 }
 
 fn observation_open(
@@ -177,12 +162,7 @@ fn observation_open(
     );
     text_ref(x, text_id);
     x.empty("statusCode", &[("code", "completed")]);
-    x.start("effectiveTime", &[("xsi:type", "IVL_TS")]);
-    match low {
-        Some(v) => x.empty("low", &[("value", v)]),
-        None => x.empty("low", &[("nullFlavor", "UNK")]),
-    };
-    x.end();
+    section::interval(x, low, None);
 }
 
 fn simple_obs(
@@ -266,12 +246,7 @@ pub(super) fn entry(x: &mut Xml, ctx: &Ctx<'_>, e: &PsEntry, ids: &Ids) -> Resul
         );
         text_ref(x, &ids.text);
         x.empty("statusCode", &[("code", "completed")]);
-        x.start("effectiveTime", &[("xsi:type", "IVL_TS")]);
-        match low {
-            Some(v) => x.empty("low", &[("value", v)]),
-            None => x.empty("low", &[("nullFlavor", "UNK")]),
-        };
-        x.end();
+        section::interval(x, low, None);
         section::concept(x, "value", &[("xsi:type", "CD")], reaction, None);
         x.end();
         x.end();

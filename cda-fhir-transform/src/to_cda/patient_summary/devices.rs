@@ -80,12 +80,7 @@ pub(super) fn entry(x: &mut Xml, ctx: &Ctx<'_>, e: &PsEntry, ids: &Ids) -> Resul
     let since = view::date(r, ty, WHEN)?;
     open(x, ctx, &ids.ext);
     text_ref(x, &ids.text);
-    x.start("effectiveTime", &[("xsi:type", "IVL_TS")]);
-    match &since {
-        Some(t) => x.empty("low", &[("value", &t.0)]),
-        None => x.empty("low", &[("nullFlavor", "UNK")]),
-    };
-    x.end();
+    section::interval(x, since.as_ref().map(|t| t.0.as_str()), None);
     playing_device_open(x);
     match type_concept(r).and_then(|cc| view::concept(ctx.t, cc, value_sets::MEDICAL_DEVICE)) {
         Some(c) => section::concept(x, "code", &[], &c, None),

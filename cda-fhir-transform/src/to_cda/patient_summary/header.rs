@@ -28,28 +28,10 @@ pub(super) struct PsHeader<'a> {
 /// Name of the authoring device (the bridge).
 const SOFTWARE: &str = "Svensk nationell kontaktpunkt / Swedish NCP bridge";
 
-fn ncp_organization(x: &mut Xml, name: &'static str, c: &NcpOrganisation) {
-    x.start(
-        name,
-        &[("classCode", "ORG"), ("determinerCode", "INSTANCE")],
-    );
-    xml::ii(x, "id", c.id.as_str(), None);
-    x.leaf("name", &[], &c.name);
-    match &c.telecom {
-        Some(t) => x.empty("telecom", &[("use", "WP"), ("value", t)]),
-        None => x.empty("telecom", &[("nullFlavor", "NI")]),
-    };
-    xml::addr(x, Some(&c.address), Some("SE"));
-    x.end();
-}
-
 fn ncp_contact(x: &mut Xml, c: &NcpOrganisation) {
     xml::ii(x, "id", c.id.as_str(), None);
     xml::addr(x, Some(&c.address), Some("SE"));
-    match &c.telecom {
-        Some(t) => x.empty("telecom", &[("use", "WP"), ("value", t)]),
-        None => x.empty("telecom", &[("nullFlavor", "NI")]),
-    };
+    cda_header::ncp_telecom(x, c);
 }
 
 pub(super) fn write(x: &mut Xml, h: &PsHeader<'_>, opts: &CdaOptions) {
@@ -79,7 +61,7 @@ pub(super) fn write(x: &mut Xml, h: &PsHeader<'_>, opts: &CdaOptions) {
     );
     x.leaf("softwareName", &[], SOFTWARE);
     x.end();
-    ncp_organization(x, "representedOrganization", ncp);
+    cda_header::ncp_organization(x, "representedOrganization", ncp);
     x.end();
     x.end();
     x.newline();
@@ -100,7 +82,7 @@ pub(super) fn write(x: &mut Xml, h: &PsHeader<'_>, opts: &CdaOptions) {
     );
     xml::person_name(x, &ncp.name, &["Nationell kontaktpunkt".to_owned()]);
     x.end();
-    ncp_organization(x, "representedOrganization", ncp);
+    cda_header::ncp_organization(x, "representedOrganization", ncp);
     x.end();
     x.end();
     x.newline();
@@ -147,10 +129,7 @@ fn contact(x: &mut Xml, provider: Option<&PsAuthor>, ncp: &NcpOrganisation) {
         }
         None => {
             xml::addr(x, Some(&ncp.address), Some("SE"));
-            match &ncp.telecom {
-                Some(t) => x.empty("telecom", &[("use", "WP"), ("value", t)]),
-                None => x.empty("telecom", &[("nullFlavor", "NI")]),
-            };
+            cda_header::ncp_telecom(x, ncp);
             x.start(
                 "scopingOrganization",
                 &[("classCode", "ORG"), ("determinerCode", "INSTANCE")],

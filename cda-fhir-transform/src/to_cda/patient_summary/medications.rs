@@ -186,16 +186,11 @@ pub(super) fn entry(x: &mut Xml, ctx: &Ctx<'_>, e: &PsEntry, ids: &Ids) -> Resul
         "statusCode",
         &[("code", if m.active { "active" } else { "completed" })],
     );
-    x.start("effectiveTime", &[("xsi:type", "IVL_TS")]);
-    match &m.start {
-        Some(t) => x.empty("low", &[("value", &t.0)]),
-        None => x.empty("low", &[("nullFlavor", "UNK")]),
-    };
-    match &m.end {
-        Some(t) => x.empty("high", &[("value", &t.0)]),
-        None => x.empty("high", &[("nullFlavor", "UNK")]),
-    };
-    x.end();
+    section::interval(
+        x,
+        m.start.as_ref().map(|t| t.0.as_str()),
+        Some(m.end.as_ref().map(|t| t.0.as_str())),
+    );
     frequency(x, m.timing);
     if let Some(route) = &m.route {
         section::concept(x, "routeCode", &[], route, None);

@@ -57,18 +57,7 @@ pub(super) fn cells(ctx: &Ctx<'_>, e: &PsEntry, past: bool) -> Result<Vec<String
 }
 
 fn effective(x: &mut Xml, span: Span<'_>) {
-    x.start("effectiveTime", &[("xsi:type", "IVL_TS")]);
-    match span.low {
-        Some(v) => x.empty("low", &[("value", v)]),
-        None => x.empty("low", &[("nullFlavor", "UNK")]),
-    };
-    if span.past {
-        match span.high {
-            Some(v) => x.empty("high", &[("value", v)]),
-            None => x.empty("high", &[("nullFlavor", "UNK")]),
-        };
-    }
-    x.end();
+    section::interval(x, span.low, span.past.then_some(span.high));
 }
 
 /// The time of a problem: onset, and for a past illness the resolution.
@@ -82,24 +71,15 @@ struct Span<'a> {
 /// Opens `entry/act` (problem concern 3.15) with its id, status and time; the caller writes
 /// the author (if any) and the observation.
 fn concern_open(x: &mut Xml, ctx: &Ctx<'_>, ext: &str, span: Span<'_>) {
-    x.start("entry", &[("typeCode", "DRIV")]);
-    x.start("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
-    x.empty(
-        "templateId",
-        &[("root", "1.3.6.1.4.1.12559.11.10.1.3.1.3.15")],
-    );
-    x.empty("templateId", &[("root", "2.16.840.1.113883.10.20.1.27")]);
-    xml::ii(x, "id", ctx.id_root, Some(ext));
-    x.empty(
-        "code",
+    section::concern_open(
+        x,
         &[
-            ("code", "CONC"),
-            ("codeSystem", "2.16.840.1.113883.5.6"),
-            ("displayName", "Concern"),
+            "1.3.6.1.4.1.12559.11.10.1.3.1.3.15",
+            "2.16.840.1.113883.10.20.1.27",
         ],
+        (ctx.id_root, ext),
+        if span.past { "completed" } else { "active" },
     );
-    let status = if span.past { "completed" } else { "active" };
-    x.empty("statusCode", &[("code", status)]);
     effective(x, span);
 }
 

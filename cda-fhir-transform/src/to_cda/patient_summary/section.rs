@@ -286,3 +286,41 @@ pub(super) fn concept(
     }
     x.end();
 }
+
+/// Opens `entry/act` for a concern (problem concern 3.15, allergy concern 3.16): its
+/// templates, id, the `CONC` code and status. The caller writes the time and the rest.
+pub(super) fn concern_open(x: &mut Xml, templates: &[&str], id: (&str, &str), status: &str) {
+    x.start("entry", &[("typeCode", "DRIV")]);
+    x.start("act", &[("classCode", "ACT"), ("moodCode", "EVN")]);
+    for t in templates {
+        x.empty("templateId", &[("root", t)]);
+    }
+    xml::ii(x, "id", id.0, Some(id.1));
+    x.empty(
+        "code",
+        &[
+            ("code", "CONC"),
+            ("codeSystem", "2.16.840.1.113883.5.6"),
+            ("displayName", "Concern"),
+        ],
+    );
+    x.empty("statusCode", &[("code", status)]);
+}
+
+/// `<effectiveTime xsi:type="IVL_TS">` with `low` (`nullFlavor="UNK"` when unknown) and,
+/// when `high` is given, `high` likewise.
+pub(super) fn interval(x: &mut Xml, low: Option<&str>, high: Option<Option<&str>>) {
+    x.start("effectiveTime", &[("xsi:type", "IVL_TS")]);
+    for (name, v) in [("low", Some(low)), ("high", high)] {
+        match v {
+            Some(Some(v)) => {
+                x.empty(name, &[("value", v)]);
+            }
+            Some(None) => {
+                x.empty(name, &[("nullFlavor", "UNK")]);
+            }
+            None => {}
+        }
+    }
+    x.end();
+}
