@@ -8,7 +8,14 @@
 //! `cargo bench -p ncp-core --bench xca_retrieve` prints requests/s, latency percentiles and the
 //! ratio to the goal (1,000 requests/s with p99 under 50 ms). Client and server share the
 //! machine, so the figures are a floor for the server alone. Knobs: `XCA_BENCH_CLIENTS`,
-//! `XCA_BENCH_SECS`, `XCA_BENCH_MAX_REQUESTS`.
+//! `XCA_BENCH_SECS`, `XCA_BENCH_MAX_REQUESTS`, and `XCA_BENCH_FRESH_TRC=1`.
+//!
+//! By default each client resends the same signed assertions, as a foreign NCP does within a
+//! session for one patient: the bridge verifies their signatures the first time and then
+//! recognises the same bytes (`security::VerificationCache`), still checking validity,
+//! audience, permissions and the TRC's patient on every request. `XCA_BENCH_FRESH_TRC=1`
+//! signs a new TRC assertion for every request (a new patient each time, so every request's
+//! signatures are verified in full); the client's signing then shares the CPU too.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -46,6 +53,7 @@ fn main() {
     let clients = env_num("XCA_BENCH_CLIENTS", 64) as usize;
     let secs = env_num("XCA_BENCH_SECS", 10);
     let max_requests = env_num("XCA_BENCH_MAX_REQUESTS", 1_000_000);
+    let fresh_trc = env_num("XCA_BENCH_FRESH_TRC", 0) != 0;
     // From the workspace root, as `./dev sandbox` runs: the sandbox finds the eHDSI MVC in
     // ../shared there, when it exists.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -54,10 +62,15 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    rt.block_on(bench(clients, Duration::from_secs(secs), max_requests));
+    rt.block_on(bench(
+        clients,
+        Duration::from_secs(secs),
+        max_requests,
+        fresh_trc,
+    ));
 }
 
-async fn bench(clients: usize, duration: Duration, max_requests: u64) {
+async fn bench(clients: usize, duration: Duration, max_requests: u64, fresh_trc: bool) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let pki = TestPki::ensure(&tmp.path().join("pki")).expect("test PKI");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -81,8 +94,7 @@ async fn bench(clients: usize, duration: Duration, max_requests: u64) {
         .find(|f| f.country == "EE")
         .expect("the EE test NCP");
 
-    // Assertions signed once, as a country B NCP reuses them for a session; the bridge verifies
-    // their signatures on every request.
+    // Assertions signed once, as a country B NCP reuses them for a session (unless fresh_trc).
     let key = SigningKey::from_pem(
         &std::fs::read(&ee.saml_cert).expect("EE SAML cert"),
         &std::fs::read(&ee.saml_key).expect("EE SAML key"),
@@ -164,6 +176,29 @@ async fn bench(clients: usize, duration: Duration, max_requests: u64) {
     );
     let action = "urn:ihe:iti:2007:CrossGatewayRetrieve";
     let request = Arc::new(envelope(action, &bridge, &security, &retrieve_body));
+    // With fresh_trc, each request carries a newly signed TRC assertion.
+    let fresh = {
+        let (key, patient, hcp) = (key.clone(), patient.clone(), hcp.clone());
+        let (subject, bridge, body) = (
+            hcp_claims.subject_id.clone(),
+            bridge.clone(),
+            retrieve_body.clone(),
+        );
+        Arc::new(move || {
+            let trc = issue_trc_assertion(
+                &TrcClaims {
+                    subject_id: subject.clone(),
+                    patient: patient.clone(),
+                    purpose_of_use: PurposeOfUse::Treatment,
+                    hcp_assertion_ref: hcp.id.clone(),
+                },
+                &AssertionOptions::new("urn:ncp:EE:countryB", chrono::Duration::minutes(60)),
+                &key,
+            )
+            .expect("TRC assertion");
+            envelope(action, &bridge, &format!("{}{}", hcp.xml, trc.xml), &body)
+        })
+    };
     let one = post(&first, &bridge, action, &request)
         .await
         .unwrap_or_else(|e| panic!("ITI-39 retrieve failed: {e}"));
@@ -178,6 +213,7 @@ async fn bench(clients: usize, duration: Duration, max_requests: u64) {
     let mut tasks = Vec::with_capacity(clients);
     for i in 0..clients {
         let (c, request, bridge) = (client(i), Arc::clone(&request), Arc::clone(&bridge));
+        let fresh = Arc::clone(&fresh);
         let (counter, errors) = (Arc::clone(&counter), Arc::clone(&errors));
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(4096);
@@ -190,7 +226,11 @@ async fn bench(clients: usize, duration: Duration, max_requests: u64) {
                 if measured && counter.fetch_add(1, Ordering::Relaxed) >= max_requests {
                     break;
                 }
-                let ok = post(&c, &bridge, action, &request).await.is_ok();
+                let ok = if fresh_trc {
+                    post(&c, &bridge, action, &fresh()).await.is_ok()
+                } else {
+                    post(&c, &bridge, action, &request).await.is_ok()
+                };
                 if measured {
                     if ok {
                         latencies.push(t.elapsed().as_micros() as u64);
@@ -224,6 +264,14 @@ async fn bench(clients: usize, duration: Duration, max_requests: u64) {
     let (p50, p99) = (pct(50.0), pct(99.0));
     println!();
     println!("XCA ITI-39 retrieve, {clients} mTLS clients on loopback, {elapsed:.1} s measured after 1 s warm-up");
+    println!(
+        "  assertions        {}",
+        if fresh_trc {
+            "a newly signed TRC with every request (signatures verified in full each time)"
+        } else {
+            "the same signed HCP/TRC pair resent (signatures verified once, then recognised)"
+        }
+    );
     println!("  document          L3 ePrescription, response {doc_len} bytes (MTOM/SOAP as sent)");
     println!(
         "  machine           {} cores, load average {} (the clients share it)",
