@@ -610,8 +610,7 @@ impl CountryB {
                 "resourceType": "DocumentReference",
                 "id": fhir_id_of(&r.document_unique_id, "ref"),
                 "status": "current",
-                "masterIdentifier": { "system": "urn:ietf:rfc:3986", "value": format!("urn:oid:{}", r.document_unique_id.replace('^', ".")) },
-                "identifier": [{ "value": r.document_unique_id }],
+                "masterIdentifier": master_identifier(&r.document_unique_id),
                 "type": { "coding": [{ "system": "http://loinc.org", "code": "60591-5", "display": "Patient summary Document" }] },
                 "subject": { "reference": format!("Patient/{}", key.to_fhir_id().unwrap_or_default()) },
                 "description": r.title.clone().or(r.description.clone()).unwrap_or_else(|| "Patient Summary".to_owned()),
@@ -810,6 +809,20 @@ fn fhir_id_of(document_unique_id: &str, what: &str) -> String {
         .to_owned()
 }
 
+/// An XDS uniqueId as a FHIR Identifier: an OID as `urn:oid:`, `root^extension` as the root's
+/// system with the extension as value.
+fn master_identifier(unique_id: &str) -> Value {
+    match unique_id.split_once('^') {
+        Some((root, ext)) if Oid::parse(root).is_ok() => {
+            json!({ "system": format!("urn:oid:{root}"), "value": ext })
+        }
+        _ if Oid::parse(unique_id).is_ok() => {
+            json!({ "system": "urn:ietf:rfc:3986", "value": format!("urn:oid:{unique_id}") })
+        }
+        _ => json!({ "value": unique_id }),
+    }
+}
+
 fn resource_of(bundle: &Value, t: &str) -> Option<Value> {
     bundle["entry"]
         .as_array()?
@@ -980,4 +993,22 @@ fn request_url(source: &Value, request: &Value) -> Option<String> {
             })
             .and_then(|e| e["fullUrl"].as_str().map(str::to_owned))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_ids_become_identifiers() {
+        assert_eq!(
+            master_identifier("1.2.3.4"),
+            json!({"system": "urn:ietf:rfc:3986", "value": "urn:oid:1.2.3.4"})
+        );
+        assert_eq!(
+            master_identifier("1.2.3^PS-7"),
+            json!({"system": "urn:oid:1.2.3", "value": "PS-7"})
+        );
+        assert_eq!(master_identifier("abc"), json!({"value": "abc"}));
+    }
 }
