@@ -377,7 +377,7 @@ async fn find(
     let b = base(headers);
     match api
         .service
-        .find_patient(ctx, country, root, value.trim().to_owned())
+        .find_patient(ctx, country, root.clone(), value.trim().to_owned())
         .await
     {
         Ok(found) => {
@@ -400,8 +400,19 @@ async fn find(
                     Err(e) => warnings.push(e.to_string()),
                 }
             }
-            let oo = (!warnings.is_empty())
+            let mut oo = (!warnings.is_empty())
                 .then(|| operation_outcome("warning", "too-long", &warnings.join("; ")));
+            if entries.is_empty() && oo.is_none() {
+                let c = country
+                    .or_else(|| api.service.directory().country_of_root(&root).ok())
+                    .map(|c| format!("{c}'s NCP"))
+                    .unwrap_or_else(|| "The patient's country".to_owned());
+                oo = Some(operation_outcome(
+                    "information",
+                    "not-found",
+                    &format!("{c} found no patient with this identifier (XCPD: no match)"),
+                ));
+            }
             fhir_json(StatusCode::OK, &fhir::bundle("searchset", entries, oo))
         }
         Err(e) => error_response(&e),

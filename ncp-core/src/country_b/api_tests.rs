@@ -277,6 +277,11 @@ async fn each_error_from_abroad_has_its_status_and_a_message() {
     *h.client.find.lock().unwrap() = Err(GatewayError::NoMatch);
     let (s, b) = h.call("GET", SEARCH, Some(&t), Value::Null).await;
     assert_eq!((s, b["total"].as_u64()), (StatusCode::OK, Some(0)));
+    assert_eq!(b["entry"][0]["search"]["mode"], "outcome");
+    assert_eq!(
+        b["entry"][0]["resource"]["issue"][0]["diagnostics"],
+        "EE's NCP found no patient with this identifier (XCPD: no match)"
+    );
     // Each call abroad was audited, failures too.
     let records = h.audit.records();
     assert_eq!(records.len(), 7);
