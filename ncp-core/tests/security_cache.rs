@@ -98,6 +98,43 @@ mod security {
     }
 
     #[test]
+    fn a_new_trc_for_a_known_hcp_assertion_is_verified_in_full() {
+        let pki = TestPki::new();
+        let now = Utc::now();
+        let h = hcp(&pki.ee, &hcp_claims(), now);
+        let t1 = trc(&pki.ee, &h.id, now);
+        let both = Both::new(&pki);
+        let needs = Transaction::RetrievePrescriptions;
+        both.check(&envelope(&[&h.xml, &t1.xml]), now, needs)
+            .unwrap();
+        // The next patient: a new TRC, the same HCP assertion (taken from the cache).
+        let t2 = trc(&pki.ee, &h.id, now);
+        let hits = both.cache.hits();
+        let second = both
+            .check(&envelope(&[&h.xml, &t2.xml]), now, needs)
+            .unwrap();
+        assert_eq!(second.trc_assertion_id.as_deref(), Some(t2.id.as_str()));
+        assert_eq!(both.cache.hits(), hits + 1, "the HCP assertion was known");
+        assert_eq!(both.cache.len(), 3);
+        // A tampered new TRC beside the known HCP assertion.
+        let t3 = trc(&pki.ee, &h.id, now);
+        let bad = t3.xml.replace("38201234567", "38201234568");
+        let e = both
+            .check(&envelope(&[&h.xml, &bad]), now, needs)
+            .unwrap_err();
+        assert_eq!(
+            sig_failure(e),
+            (AssertionKind::Trc, SignatureFailure::Invalid)
+        );
+        // A new TRC signed by a stranger beside the known HCP assertion.
+        let s = trc(&pki.stranger, &h.id, now);
+        let e = both
+            .check(&envelope(&[&h.xml, &s.xml]), now, needs)
+            .unwrap_err();
+        assert_eq!(e.ehdsi_code(), "4704", "{e}");
+    }
+
+    #[test]
     fn tampered_or_wrapped_variants_of_a_cached_assertion_are_refused() {
         let pki = TestPki::new();
         let now = Utc::now();

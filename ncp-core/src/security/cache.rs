@@ -28,6 +28,9 @@
 //!   Entries are dropped once past `NotOnOrAfter`; the cache holds at most
 //!   [`VerificationCache::CAPACITY`] entries (least recently used dropped first).
 //!
+//! When only the HCP assertion is known (a new TRC: the next patient), the full verification
+//! runs for the TRC and takes the HCP assertion's result from here.
+//!
 //! Anything the fast path does not recognise (another encoding, a DTD, a structure it cannot
 //! read) goes to the full verification, which decides and words the refusal.
 

@@ -179,7 +179,16 @@ fn verify_with_cache(
     let (hcp, trc) = (hit(&found.hcp), hit(&found.trc));
     let all_known = matches!(hcp, Some(Some(_))) && !matches!(trc, Some(None));
     if !all_known || (needs.needs_trc() && trc.is_none()) {
-        return verify_inner(envelope, trust, policy, now, needs, Some((cache, &found)));
+        let known_hcp = hcp.flatten().and_then(|v| match &v.claims {
+            cache::Claims::Hcp(c) => Some((c.clone(), v)),
+            cache::Claims::Trc(_) => None,
+        });
+        let remember = Remember {
+            cache,
+            found: &found,
+            known_hcp: known_hcp.map(|(c, v)| (v, c)),
+        };
+        return verify_inner(envelope, trust, policy, now, needs, Some(remember));
     }
     let hcp = hcp.flatten().and_then(|v| match v.claims {
         cache::Claims::Hcp(c) => Some(Checked {
@@ -234,7 +243,7 @@ fn verify_inner(
     policy: &AssertionPolicy,
     now: DateTime<Utc>,
     needs: Transaction,
-    remember: Option<(&VerificationCache, &cache::Found)>,
+    remember: Option<Remember<'_>>,
 ) -> Result<VerifiedCaller, SecurityError> {
     xmldsig::init();
     let doc = parse(envelope)?;
@@ -259,14 +268,34 @@ fn verify_inner(
         return Err(SecurityError::MissingAssertion(AssertionKind::Trc));
     }
 
-    let hcp = verify_one(&doc, &root, hcp_node, AssertionKind::Hcp, trust, now)?;
+    // An HCP assertion already verified (a new TRC for the same HCP: the next patient) is taken
+    // from the cache when it is this very element; `cache::locate` checked that its ID occurs
+    // nowhere else in the document.
+    let known_hcp = remember
+        .as_ref()
+        .and_then(|r| r.known_hcp.clone())
+        .filter(|(v, _)| hcp_node.get_attribute_no_ns("ID").as_deref() == Some(v.id.as_str()));
+    let hcp = match known_hcp {
+        Some(known) => Err(known),
+        None => Ok(verify_one(
+            &doc,
+            &root,
+            hcp_node,
+            AssertionKind::Hcp,
+            trust,
+            now,
+        )?),
+    };
     let trc = trc_node
         .map(|n| verify_one(&doc, &root, n, AssertionKind::Trc, trust, now))
         .transpose()?;
 
-    let hcp_claims = read_hcp(&hcp.node, &hcp.common);
+    let hcp_claims = match &hcp {
+        Ok(fresh) => read_hcp(&fresh.node, &fresh.common),
+        Err((_, claims)) => Ok(claims.clone()),
+    };
     let trc_claims = trc.as_ref().map(|t| read_trc(&t.node, &t.common));
-    if let Some((cache, found)) = remember {
+    if let Some(Remember { cache, found, .. }) = remember {
         let keep = |located: &Option<cache::Located>, v: &Verified, claims: cache::Claims| {
             if let (Some(l), Some(certs_valid)) = (located, v.certs_valid) {
                 if l.id == v.id {
@@ -284,16 +313,33 @@ fn verify_inner(
                 }
             }
         };
-        if let Ok(c) = &hcp_claims {
-            keep(&found.hcp, &hcp, cache::Claims::Hcp(c.clone()));
+        if let (Ok(fresh), Ok(c)) = (&hcp, &hcp_claims) {
+            keep(&found.hcp, fresh, cache::Claims::Hcp(c.clone()));
         }
         if let (Some(t), Some(Ok(c))) = (&trc, &trc_claims) {
             keep(&found.trc, t, cache::Claims::Trc(c.clone()));
         }
     }
-    let hcp = checked(hcp, hcp_claims);
+    let hcp = match hcp {
+        Ok(fresh) => checked(fresh, hcp_claims),
+        Err((known, _)) => Checked {
+            issuer: known.common.issuer.clone(),
+            id: known.id,
+            common: known.common,
+            country: known.country,
+            claims: hcp_claims,
+        },
+    };
     let trc = trc.zip(trc_claims).map(|(t, claims)| checked(t, claims));
     decide(hcp, trc, policy, now, needs)
+}
+
+/// What the full verification is told by the cache: where to remember what it verifies, and
+/// the HCP assertion it already knows.
+struct Remember<'a> {
+    cache: &'a VerificationCache,
+    found: &'a cache::Found,
+    known_hcp: Option<(cache::VerifiedAssertion, HcpClaims)>,
 }
 
 fn checked<C>(v: Verified, claims: Result<C, SecurityError>) -> Checked<C> {
