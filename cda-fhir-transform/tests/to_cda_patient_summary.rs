@@ -513,6 +513,75 @@ fn the_l1_document_carries_the_summary_as_a_pdf() {
 }
 
 #[test]
+fn an_nll_prescription_as_statement_gets_its_frequency_dose_and_validity() {
+    // As ncp-core passes NLL's current prescriptions: a MedicationStatement with the
+    // medicine's code inlined and NLL's dosageInstruction as dosage.
+    let mut input = input_for("p07");
+    input.entries.push((
+        PsSection::Medications,
+        PsEntry {
+            resource: json!({
+                "resourceType": "MedicationStatement",
+                "id": "rx-77",
+                "status": "active",
+                "medicationCodeableConcept": {
+                    "coding": [
+                        { "system": "http://electronichealth.se/identifier/nplid", "code": "19961220000064", "display": "Enalapril Actavis 10 mg tablett" },
+                        { "system": "http://www.whocc.no/atc", "code": "C09AA02", "display": "enalapril" }
+                    ],
+                    "text": "Enalapril Actavis 10 mg tablett"
+                },
+                "effectivePeriod": { "start": "2026-01-10", "end": "2027-01-10" },
+                "dosage": [{
+                    "text": "1 tablett 2 gånger dagligen",
+                    "timing": { "repeat": { "frequency": 2, "period": 1, "periodUnit": "d" } },
+                    "route": { "coding": [{ "system": "http://standardterms.edqm.eu", "code": "20053000", "display": "Oral use" }] },
+                    "doseAndRate": [{ "doseQuantity": { "value": 1, "unit": "tablett", "system": "http://unitsofmeasure.org", "code": "1" } }]
+                }]
+            }),
+            author: provider("SE2321000016-7001", "Vårdcentralen Södermalm"),
+        },
+    ));
+    let xml = l3(&input);
+    let doc = roxmltree::Document::parse(&xml).expect("xml");
+    let meds = section(&doc, SECTION_MEDICATIONS).expect("medications");
+    let sa = meds
+        .descendants()
+        .find(|n| n.has_tag_name((HL7, "substanceAdministration")))
+        .expect("medication item");
+    let times: Vec<_> = sa
+        .children()
+        .filter(|c| c.has_tag_name((HL7, "effectiveTime")))
+        .collect();
+    assert_eq!(times.len(), 2);
+    let low = times[0].children().find(|c| c.has_tag_name((HL7, "low")));
+    let high = times[0].children().find(|c| c.has_tag_name((HL7, "high")));
+    assert_eq!(low.and_then(|l| l.attribute("value")), Some("20260110"));
+    assert_eq!(high.and_then(|h| h.attribute("value")), Some("20270110"));
+    let period = times[1]
+        .children()
+        .find(|c| c.has_tag_name((HL7, "period")))
+        .expect("PIVL period");
+    assert_eq!(period.attribute("value"), Some("12"));
+    assert_eq!(period.attribute("unit"), Some("h"));
+    let dose = sa
+        .children()
+        .find(|c| c.has_tag_name((HL7, "doseQuantity")))
+        .expect("dose");
+    assert_eq!(dose.attribute("value"), Some("1"));
+    assert!(sa
+        .descendants()
+        .any(|n| n.has_tag_name((HL7, "routeCode")) && n.attribute("code") == Some("20053000")));
+    assert!(sa
+        .descendants()
+        .any(|n| n.attribute("code") == Some("C09AA02")));
+    let Some((ok, report)) = validate_one("nll-statement", &xml) else {
+        return;
+    };
+    assert!(ok, "{report}");
+}
+
+#[test]
 fn resources_are_classified_into_sections() {
     let cond = |status: &str| json!({ "resourceType": "Condition", "clinicalStatus": { "coding": [{ "code": status }] } });
     assert_eq!(PsSection::of(&cond("active")), Some(PsSection::Problems));

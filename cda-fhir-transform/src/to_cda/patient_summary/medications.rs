@@ -8,6 +8,7 @@ use terminology::{value_sets, Transcoded};
 
 use super::super::eprescription::interval;
 use super::super::fhir::Ts;
+use super::super::terms::is_ehdsi_unit;
 use super::super::xml::{self, Xml};
 use super::super::ToCdaError;
 use super::context::{Ctx, Ids};
@@ -27,6 +28,24 @@ struct Medication {
     active: bool,
     /// `timing.repeat` as (frequency, period, period unit).
     timing: Option<(u32, f64, &'static str)>,
+    /// `doseAndRate.doseQuantity` as (value, UCUM unit in eHDSIUnit, else `1`).
+    dose: Option<(String, String)>,
+}
+
+/// The dose per administration, its unit kept only when eHDSIUnit has it (as the
+/// ePrescription does; the dosage text in the narrative carries the original).
+fn dose(t: &terminology::Terminology, dosage: Option<&Vec<Value>>) -> Option<(String, String)> {
+    let q = dosage?
+        .iter()
+        .find_map(|d| d.pointer("/doseAndRate/0/doseQuantity"))?;
+    let value = match q.get("value")? {
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    let unit = view::s(q, "/code")
+        .filter(|u| is_ehdsi_unit(t, u))
+        .unwrap_or("1");
+    Some((value, unit.to_owned()))
 }
 
 /// The dosage frequency as PIVL_TS when the dosage has a `timing.repeat`; otherwise the
@@ -136,6 +155,7 @@ fn read(ctx: &Ctx<'_>, e: &PsEntry) -> Result<Medication, ToCdaError> {
         )?,
         active: matches!(status, "active" | "intended" | "on-hold" | "draft"),
         timing: timing(dosage),
+        dose: dose(ctx.t, dosage),
     })
 }
 
@@ -194,6 +214,9 @@ pub(super) fn entry(x: &mut Xml, ctx: &Ctx<'_>, e: &PsEntry, ids: &Ids) -> Resul
     frequency(x, m.timing);
     if let Some(route) = &m.route {
         section::concept(x, "routeCode", &[], route, None);
+    }
+    if let Some((value, unit)) = &m.dose {
+        x.empty("doseQuantity", &[("value", value), ("unit", unit)]);
     }
     x.start("consumable", &[("typeCode", "CSM")]);
     x.start("manufacturedProduct", &[("classCode", "MANU")]);
