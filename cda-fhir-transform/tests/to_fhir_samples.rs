@@ -390,21 +390,23 @@ fn product_codes_in_cda(xml: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn patient_summaries_are_recognised_and_refused_as_l3() {
+fn patient_summaries_are_recognised_and_converted_as_documents() {
     let Some(xml) = sample("psstore-2-5678-W8.xml") else {
         return;
     };
-    let err = cda_to_fhir(&xml).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            FromCdaError::WrongKind {
-                found: DocumentKind::PatientSummaryL3,
-                ..
-            }
-        ),
-        "{err:?}"
+    let bundle = cda_to_fhir(&xml).expect("converts");
+    assert_eq!(bundle["type"], "document");
+    assert_eq!(
+        bundle["entry"][0]["resource"]["resourceType"],
+        "Composition"
     );
+    assert!(matches!(
+        eprescription_to_fhir(&xml),
+        Err(FromCdaError::WrongKind {
+            found: DocumentKind::PatientSummaryL3,
+            ..
+        })
+    ));
 }
 
 /// Displays: the original stays in `Coding.display`; a Swedish display from the terminology rides

@@ -391,7 +391,73 @@ pub struct CdaDocument {
     pub related: Vec<(String, InstanceId)>,
     pub prescriptions: Vec<PrescriptionItem>,
     pub dispensations: Vec<DispenseItem>,
+    /// Patient Summary L3: the sections, in document order.
+    pub sections: Vec<PsSection>,
+    /// What the reader left out of an otherwise usable document (an entry it could not
+    /// read), each naming the element and why. Never patient data.
+    pub warnings: Vec<String>,
     pub non_xml_body: Option<NonXmlBody>,
+}
+
+/// What kind of clinical statement a Patient Summary entry is (from its section and
+/// element).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsEntryKind {
+    /// Allergy or intolerance (act/observation with the agent as participant).
+    Allergy,
+    /// A medicine taken (substanceAdministration).
+    Medication,
+    /// A current problem (active problems section).
+    Problem,
+    /// A resolved problem (history of past illness section).
+    PastProblem,
+    Procedure,
+    /// A medical device or implant (supply with the device as participant).
+    Device,
+    Immunization,
+    /// Results, vital signs, pregnancy, social history, functional status.
+    Observation,
+}
+
+/// One Patient Summary entry: the clinical statement as far as the FHIR resources need it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PsEntry {
+    pub kind: Option<PsEntryKind>,
+    pub id: Option<InstanceId>,
+    /// The statement's `code` (problem type, procedure, observation code).
+    pub code: Option<Code>,
+    /// A coded observation value (the condition, the allergy type, a coded result).
+    pub value: Option<Code>,
+    pub value_quantity: Option<Quantity>,
+    pub value_text: Option<String>,
+    /// The allergen (participant CSM playingEntity) or device (playingDevice) code.
+    pub agent: Option<Code>,
+    /// Allergy reactions (MFST observations' values).
+    pub reactions: Vec<Code>,
+    /// Why a medicine is taken (RSON observations' values).
+    pub reasons: Vec<Code>,
+    /// Medicine or vaccine.
+    pub product: Option<Product>,
+    pub route: Option<Code>,
+    pub dose: Option<DoseQuantity>,
+    /// `statusCode/@code`.
+    pub status: Option<String>,
+    pub period: Option<Period>,
+    /// Original text (the narrative an entry's `text/reference` points at).
+    pub text: Option<String>,
+    /// `negationInd="true"` (e.g. no known allergies, a vaccine not given).
+    pub negated: bool,
+}
+
+/// A Patient Summary section (structuredBody/component/section).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PsSection {
+    /// The LOINC section code (`48765-2` allergies, `10160-0` medication, ...).
+    pub code: Option<Code>,
+    pub title: Option<String>,
+    /// The narrative, whitespace collapsed.
+    pub text: Option<String>,
+    pub entries: Vec<PsEntry>,
 }
 
 impl CdaDocument {

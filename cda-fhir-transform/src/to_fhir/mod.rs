@@ -52,6 +52,7 @@ mod edispensation;
 mod eprescription;
 pub mod fhir_json;
 mod parse;
+mod patient_summary;
 mod swedish;
 
 use serde::ser::{Serialize, Serializer};
@@ -149,8 +150,8 @@ pub fn detect_kind(xml: &str) -> Result<DocumentKind, FromCdaError> {
 /// Converts any supported eHDSI document, chosen by its templateId:
 /// ePrescription L3/L1 -> `collection` Bundle (see [`eprescription_to_fhir`]);
 /// eDispensation -> `transaction` Bundle of NLL instructions (see [`edispensation_to_fhir`]);
-/// Patient Summary L1 -> `collection` Bundle with the Patient and the PDF `Binary`.
-/// A Patient Summary L3 is refused ([`FromCdaError::WrongKind`]).
+/// Patient Summary L1 -> `collection` Bundle with the Patient and the PDF `Binary`;
+/// Patient Summary L3 -> `document` Bundle (see [`patient_summary_to_fhir`]).
 ///
 /// To forward the result as text, [`cda_to_fhir_json`] writes the same JSON faster.
 pub fn cda_to_fhir(xml: &str) -> Result<Value, FromCdaError> {
@@ -210,6 +211,8 @@ pub fn cda_to_fhir_json_with(
 enum FhirView<'a> {
     EPrescription(eprescription::EPrescriptionBundleJ<'a>),
     Dispensations(edispensation::TransactionJ<'a>),
+    /// Built as a Value (the Patient Summary: no speed goal, many resource kinds).
+    Value(Value),
 }
 
 impl Serialize for FhirView<'_> {
@@ -217,6 +220,7 @@ impl Serialize for FhirView<'_> {
         match self {
             FhirView::EPrescription(b) => b.serialize(s),
             FhirView::Dispensations(b) => b.serialize(s),
+            FhirView::Value(v) => v.serialize(s),
         }
     }
 }
@@ -229,11 +233,34 @@ fn fhir_view(doc: &CdaDocument) -> Result<FhirView<'_>, FromCdaError> {
         DocumentKind::EDispensation => Ok(FhirView::Dispensations(edispensation::TransactionJ(
             edispensation::plan(doc, None)?,
         ))),
-        DocumentKind::PatientSummaryL3 => Err(FromCdaError::WrongKind {
-            found: doc.kind,
-            expected: "an ePrescription, eDispensation or L1 document",
-        }),
+        DocumentKind::PatientSummaryL3 => patient_summary_bundle(doc).map(FhirView::Value),
     }
+}
+
+fn patient_summary_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
+    if doc.sections.is_empty() {
+        return Err(FromCdaError::Missing {
+            at: "/ClinicalDocument/component/structuredBody".into(),
+            what: "component/section (the summary's sections)",
+        });
+    }
+    patient_summary::to_bundle(doc)
+}
+
+/// Country B: a foreign Patient Summary L3 -> FHIR R4 `document` Bundle (Composition with
+/// one section per PS section, Patient, author and custodian, and the entries as
+/// AllergyIntolerance, MedicationStatement + Medication, Condition, Procedure,
+/// DeviceUseStatement + Device, Immunization, Observation). Entries the reader could not
+/// understand are left out and listed in the second value (never patient data).
+pub fn patient_summary_to_fhir(xml: &str) -> Result<(Value, Vec<String>), FromCdaError> {
+    let doc = read_cda(xml)?;
+    if doc.kind != DocumentKind::PatientSummaryL3 {
+        return Err(FromCdaError::WrongKind {
+            found: doc.kind,
+            expected: "a Patient Summary L3",
+        });
+    }
+    Ok((patient_summary_bundle(&doc)?, doc.warnings))
 }
 
 fn eprescription_bundle(

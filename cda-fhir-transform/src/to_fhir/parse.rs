@@ -11,6 +11,8 @@ use super::cda_model::*;
 use super::dom::{Dom, NodeId};
 use super::{FromCdaError, ReaderLimits};
 
+mod patient_summary;
+
 /// Parses `xml` into the typed model.
 pub fn parse_document(xml: &str, limits: &ReaderLimits) -> Result<CdaDocument, FromCdaError> {
     let dom = Dom::parse(xml, limits)?;
@@ -180,6 +182,8 @@ impl<'d> Reader<'d, '_> {
             related,
             prescriptions: Vec::new(),
             dispensations: Vec::new(),
+            sections: Vec::new(),
+            warnings: Vec::new(),
             non_xml_body: None,
         };
 
@@ -198,6 +202,9 @@ impl<'d> Reader<'d, '_> {
                     for s in self.entries(sb, "supply") {
                         doc.dispensations.push(self.dispense_item(s)?);
                     }
+                }
+                DocumentKind::PatientSummaryL3 => {
+                    doc.sections = self.ps_sections(sb, &mut doc.warnings);
                 }
                 _ => {}
             }
