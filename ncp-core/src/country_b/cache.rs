@@ -32,50 +32,95 @@ pub enum Cached {
 }
 
 struct Slot {
-    owner: HsaId,
     until: Instant,
+    bytes: usize,
     item: Cached,
 }
 
+/// The items by (owner, resource id), within a time-to-live, a count and a byte budget.
 pub struct Cache {
     ttl: Duration,
     capacity: usize,
-    items: Mutex<HashMap<String, Slot>>,
+    max_bytes: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    items: HashMap<(HsaId, String), Slot>,
+    bytes: usize,
+}
+
+impl Inner {
+    fn remove(&mut self, k: &(HsaId, String)) {
+        if let Some(s) = self.items.remove(k) {
+            self.bytes -= s.bytes;
+        }
+    }
+}
+
+/// About how much memory an item holds (its JSON text).
+fn size_of(item: &Cached) -> usize {
+    let v = match item {
+        Cached::Prescription { bundle, .. } => bundle,
+        Cached::Binary { binary, .. } => binary,
+        Cached::Dispensation { bundle, .. } => bundle,
+    };
+    serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0) + 256
 }
 
 impl Cache {
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
+    pub fn new(ttl: Duration, capacity: usize, max_bytes: usize) -> Self {
         Cache {
             ttl,
             capacity,
-            items: Mutex::new(HashMap::new()),
+            max_bytes,
+            inner: Mutex::new(Inner::default()),
         }
     }
 
-    /// Keeps `item` under `id` for `owner`.
+    /// Keeps `item` under `id` for `owner`, making room by dropping expired items, then the
+    /// ones closest to expiry. An item larger than the whole budget is not kept.
     pub fn put(&self, owner: &HsaId, id: &str, item: Cached) {
-        let Ok(mut items) = self.items.lock() else {
+        let bytes = size_of(&item);
+        if bytes > self.max_bytes {
+            return;
+        }
+        let Ok(mut inner) = self.inner.lock() else {
             return;
         };
+        let key = (owner.clone(), id.to_owned());
+        inner.remove(&key);
         let now = Instant::now();
-        if items.len() >= self.capacity {
-            items.retain(|_, s| s.until > now);
+        let full = |i: &Inner| i.items.len() >= self.capacity || i.bytes + bytes > self.max_bytes;
+        if full(&inner) {
+            let expired: Vec<_> = inner
+                .items
+                .iter()
+                .filter(|(_, s)| s.until <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in expired {
+                inner.remove(&k);
+            }
         }
-        if items.len() >= self.capacity {
-            // Still full: drop the item closest to expiry.
-            if let Some(k) = items
+        while full(&inner) {
+            let Some(k) = inner
+                .items
                 .iter()
                 .min_by_key(|(_, s)| s.until)
                 .map(|(k, _)| k.clone())
-            {
-                items.remove(&k);
-            }
+            else {
+                break;
+            };
+            inner.remove(&k);
         }
-        items.insert(
-            id.to_owned(),
+        inner.bytes += bytes;
+        inner.items.insert(
+            key,
             Slot {
-                owner: owner.clone(),
                 until: now + self.ttl,
+                bytes,
                 item,
             },
         );
@@ -83,10 +128,11 @@ impl Cache {
 
     /// The item under `id`, when `owner` put it there and it has not expired.
     pub fn get(&self, owner: &HsaId, id: &str) -> Option<Cached> {
-        let items = self.items.lock().ok()?;
-        items
-            .get(id)
-            .filter(|s| &s.owner == owner && s.until > Instant::now())
+        let inner = self.inner.lock().ok()?;
+        inner
+            .items
+            .get(&(owner.clone(), id.to_owned()))
+            .filter(|s| s.until > Instant::now())
             .map(|s| s.item.clone())
     }
 }
@@ -99,7 +145,7 @@ mod tests {
     fn items_belong_to_their_owner_and_expire() {
         let a = HsaId::parse("SE1-A").unwrap();
         let b = HsaId::parse("SE1-B").unwrap();
-        let c = Cache::new(Duration::from_millis(50), 2);
+        let c = Cache::new(Duration::from_millis(50), 2, 1 << 20);
         let bin = || Cached::Binary {
             patient: PatientKey::parse("EE-1.2.3-4").unwrap(),
             binary: serde_json::json!({}),
@@ -116,7 +162,31 @@ mod tests {
                 .count(),
             2
         );
+        // Two users fetching the same document each keep their own.
+        c.put(&b, "z", bin());
+        assert!(c.get(&a, "z").is_some() && c.get(&b, "z").is_some());
         std::thread::sleep(Duration::from_millis(60));
         assert!(c.get(&a, "z").is_none());
+    }
+
+    #[test]
+    fn the_byte_budget_holds() {
+        let a = HsaId::parse("SE1-A").unwrap();
+        let big = |n: usize| Cached::Binary {
+            patient: PatientKey::parse("EE-1.2.3-4").unwrap(),
+            binary: serde_json::json!({ "data": "x".repeat(n) }),
+        };
+        let c = Cache::new(Duration::from_secs(60), 100, 10_000);
+        c.put(&a, "1", big(4_000));
+        c.put(&a, "2", big(4_000));
+        c.put(&a, "3", big(4_000));
+        let kept = ["1", "2", "3"]
+            .iter()
+            .filter(|k| c.get(&a, k).is_some())
+            .count();
+        assert_eq!(kept, 2);
+        assert!(c.get(&a, "3").is_some(), "the newest is kept");
+        c.put(&a, "huge", big(20_000));
+        assert!(c.get(&a, "huge").is_none());
     }
 }

@@ -90,6 +90,8 @@ pub struct CountryB {
 /// How long fetched documents and sent dispensations stay reachable.
 const CACHE_TTL: Duration = Duration::from_secs(8 * 3600);
 const CACHE_ITEMS: usize = 20_000;
+/// The memory the kept items may take (L1 PDFs are the large ones).
+const CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 impl CountryB {
     pub fn new(
@@ -108,7 +110,7 @@ impl CountryB {
             audit,
             identity,
             us,
-            cache: Cache::new(CACHE_TTL, CACHE_ITEMS),
+            cache: Cache::new(CACHE_TTL, CACHE_ITEMS, CACHE_BYTES),
         }
     }
 
