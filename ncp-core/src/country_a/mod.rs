@@ -618,6 +618,14 @@ impl CountryA {
                     .await
                 {
                     Ok(q) => q,
+                    // Another dispensation of this prescription is pending delivery: refused
+                    // as NLL refuses one during a dispensation in progress. The NLL lock is
+                    // that dispensation's too, so it stays.
+                    Err(crate::outbox::OutboxError::InProgress) => {
+                        return Err(Refusal::new(EhdsiError::ErrorEdNotDispensableEPrescription)
+                            .because("a dispensation in progress")
+                            .about(&rx));
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "outbox: eDispensation not stored");
                         self.unlock_all(&locked).await;

@@ -185,6 +185,27 @@ pub enum OutboxError {
     BadKey,
     #[error("outbox task failed: {0}")]
     Task(String),
+    /// Another submission for the same prescription is still pending delivery to NLL.
+    #[error("a dispensation of this prescription is still on its way to NLL")]
+    InProgress,
+}
+
+/// A unique violation on enqueue: key conflicts are ignored by the insert, so it is the
+/// one-pending-submission-per-prescription index.
+fn in_progress(e: OutboxError) -> OutboxError {
+    match &e {
+        OutboxError::Postgres(pe)
+            if pe.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            OutboxError::InProgress
+        }
+        OutboxError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            OutboxError::InProgress
+        }
+        _ => e,
+    }
 }
 
 pub type Result<T, E = OutboxError> = std::result::Result<T, E>;
@@ -277,9 +298,10 @@ impl Outbox {
         }
         let text = serde_json::to_string(&payload)?;
         let existing = match &self.store {
-            Store::Sqlite(s) => s.enqueue(key, kind.as_str(), &text).await?,
-            Store::Postgres(s) => s.enqueue(key, kind.as_str(), &text).await?,
-        };
+            Store::Sqlite(s) => s.enqueue(key, kind.as_str(), &text).await,
+            Store::Postgres(s) => s.enqueue(key, kind.as_str(), &text).await,
+        }
+        .map_err(in_progress)?;
         match existing {
             None => {
                 tracing::info!(key_ref = %log_ref(key), kind = kind.as_str(), "outbox: enqueued");

@@ -25,6 +25,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     finished_ms     BIGINT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_ms);
+-- One pending submission per prescription: a second dispensation of a prescription whose
+-- first is still on its way to NLL is refused (NLL's own lock is per caller, and every
+-- replica calls as the NCP), so it is never acknowledged and then rejected by NLL.
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_one_pending_submit_per_prescription
+    ON outbox (((payload::jsonb) #>> '{authorizingPrescription,0,reference}'))
+    WHERE state = 'pending' AND kind = 'submit';
 ";
 
 /// The database's clock in milliseconds since the epoch.

@@ -23,6 +23,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     finished_ms     INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_ms);
+-- One pending submission per prescription (see the PostgreSQL schema).
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_one_pending_submit_per_prescription
+    ON outbox (json_extract(payload, '$.authorizingPrescription[0].reference'))
+    WHERE state = 'pending' AND kind = 'submit';
 ";
 
 fn now_ms() -> i64 {
