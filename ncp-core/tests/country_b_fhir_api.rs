@@ -477,6 +477,10 @@ async fn a_pharmacy_dispenses_and_discards_and_a_doctor_reads_the_summary() {
     assert_eq!(s, 200, "{b}");
     let refs = resources(&b, "DocumentReference");
     assert!(!refs.is_empty(), "{b}");
+    // The structured summary, converted to FHIR (Composition and its clinical entries).
+    assert_eq!(resources(&b, "Composition").len(), 1, "{b}");
+    assert!(!resources(&b, "Condition").is_empty());
+    assert!(!resources(&b, "AllergyIntolerance").is_empty());
     let binaries = resources(&b, "Binary");
     assert!(binaries
         .iter()

@@ -143,7 +143,10 @@ def run(settings_file):
     types = {b["contentType"] for b in entries(summary, "Binary")}
     check(len(refs) >= 1 and "application/hl7-v3+xml" in types and "application/pdf" in types,
           f"summary: {len(refs)} DocumentReference, {types}")
-    print("OK a doctor reads the Patient Summary: DocumentReference, original CDA and PDF")
+    check(len(entries(summary, "Composition")) == 1 and entries(summary, "Condition"),
+          "summary: no Composition or Condition converted")
+    print("OK a doctor reads the Patient Summary: Composition and clinical resources, "
+          "DocumentReference, original CDA and PDF")
     print("ALL CHECKS PASSED")
 
 
