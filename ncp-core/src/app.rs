@@ -32,7 +32,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ncp/xcpd", post(crate::endpoints::xcpd_endpoint))
         .route("/ncp/xca", post(crate::endpoints::xca_endpoint))
         .route("/ncp/xdr", post(crate::endpoints::xdr_endpoint))
-        .nest_service("/fhir", crate::country_b::api::router(state.country_b.clone()))
+        .nest_service(
+            "/fhir",
+            crate::country_b::api::router(state.country_b.clone()),
+        )
         .route_service(
             "/ncp.national_connector.v1.NationalConnector/{*method}",
             connector,
