@@ -56,6 +56,10 @@ enum Command {
         /// Where to serve /health, /ready and /metrics over plain HTTP (not served unless given).
         #[arg(long, value_name = "ADDR")]
         ops_listen: Option<SocketAddr>,
+        /// A foreign NCP for the Country B FHIR API's directory: a file with one
+        /// `[[country_b.countries]]` entry, as `foreign-ncp-sim` writes it (repeatable).
+        #[arg(long, value_name = "FILE")]
+        foreign_ncp: Vec<PathBuf>,
     },
     /// Run the bridge with a configuration file.
     Serve {
@@ -159,6 +163,7 @@ fn main() -> ExitCode {
                 sim_fail_rate,
                 terminology_grpc,
                 ops_listen,
+                foreign_ncp,
             } => {
                 if !(0.0..=1.0).contains(&sim_fail_rate) {
                     return Err("--sim-fail-rate: must be between 0.0 and 1.0".into());
@@ -180,6 +185,7 @@ fn main() -> ExitCode {
                     },
                     grpc_listen,
                     ops_listen,
+                    foreign_ncps: foreign_ncp,
                 };
                 sandbox::run(opts, shutdown_signal())
                     .await

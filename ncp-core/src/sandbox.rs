@@ -31,6 +31,9 @@ pub struct SandboxOptions {
     pub grpc_listen: Option<SocketAddr>,
     /// Where to serve `/health`, `/ready` and `/metrics` (plain HTTP); not served when absent.
     pub ops_listen: Option<SocketAddr>,
+    /// Foreign NCPs for the Country B directory: files each holding one
+    /// `[[country_b.countries]]` entry (as `foreign-ncp-sim` writes them).
+    pub foreign_ncps: Vec<PathBuf>,
 }
 
 impl Default for SandboxOptions {
@@ -42,6 +45,7 @@ impl Default for SandboxOptions {
             faults: sweden_sim::Faults::default(),
             grpc_listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9190)),
             ops_listen: None,
+            foreign_ncps: Vec::new(),
         }
     }
 }
@@ -57,6 +61,8 @@ pub enum SandboxError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: not a country directory entry: {problem}")]
+    ForeignNcp { path: PathBuf, problem: String },
     #[error(transparent)]
     Start(#[from] StartError),
 }
@@ -83,6 +89,8 @@ pub struct SandboxEndpoints {
     /// The FHIR API for Swedish users (Sweden as country B) and user tokens for it.
     pub fhir: String,
     pub fhir_tokens: Vec<(String, PathBuf)>,
+    /// The Country B directory: each foreign NCP's country and where its services answer.
+    pub fhir_countries: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,7 +140,11 @@ pub async fn run(
 
     let mvc = shared_mvc_dir();
     // Sweden as country B: the FHIR API with a test identity issuer and ready-made tokens.
-    let fhir = crate::country_b::sandbox::prepare(&pki, &data_dir)?;
+    let mut fhir = crate::country_b::sandbox::prepare(&pki, &data_dir)?;
+    for path in &opts.foreign_ncps {
+        let entry = crate::country_b::sandbox::read_country_entry(path)?;
+        fhir.config.countries.push(entry);
+    }
     let config = Config {
         ncp: NcpIdentity::sandbox(),
         server: ServerConfig {
@@ -233,6 +245,19 @@ pub async fn run(
         audit_db: data_dir.join("audit.sqlite"),
         fhir: format!("https://{}/fhir", bridge.local_addr()),
         fhir_tokens: fhir.tokens.clone(),
+        fhir_countries: fhir
+            .config
+            .countries
+            .iter()
+            .map(|c| {
+                let services = c
+                    .services
+                    .iter()
+                    .map(|s| format!("{} {}", s.service.name(), s.endpoint))
+                    .collect();
+                (c.country.to_string(), services)
+            })
+            .collect(),
         outbox_db: data_dir.join("outbox.sqlite"),
     };
     write(
@@ -282,11 +307,21 @@ fn banner(e: &SandboxEndpoints, generated: bool) -> String {
     for (name, url) in &e.soap {
         let _ = writeln!(s, "  {name:<28} {url}");
     }
-    let _ = writeln!(
-        s,
-        "  {:<28} {} (no foreign NCP in its country directory: add [[country_b.countries]])",
-        "FHIR API (country B)", e.fhir
-    );
+    if e.fhir_countries.is_empty() {
+        let _ = writeln!(
+            s,
+            "  {:<28} {} (no foreign NCP in its country directory: `./dev sandbox` starts one, \
+             or pass --foreign-ncp FILE)",
+            "FHIR API (country B)", e.fhir
+        );
+    } else {
+        let _ = writeln!(s, "  {:<28} {}", "FHIR API (country B)", e.fhir);
+        for (country, services) in &e.fhir_countries {
+            for service in services {
+                let _ = writeln!(s, "    foreign NCP {country:<14} {service}");
+            }
+        }
+    }
     for (role, path) in &e.fhir_tokens {
         let label = format!("{role} token (12 h)");
         let _ = writeln!(s, "    {label:<26} {}", path.display());

@@ -321,3 +321,69 @@ fn the_sandbox_serves_the_fhir_api_with_its_tokens() {
     let (clean, _) = sb.stop();
     assert!(clean);
 }
+
+/// `ncp sandbox --foreign-ncp FILE` puts a foreign NCP into the Country B directory (what
+/// `./dev sandbox` does with `foreign-ncp-sim`): a pharmacist finds the Estonian sample patient
+/// through the sandbox's FHIR API, with the sandbox's own token and certificates.
+#[test]
+fn the_sandbox_reaches_a_foreign_ncp_given_with_foreign_ncp() {
+    let Some(samples) = country_tests::samples::samples_or_skip("country_b_fhir_client") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    // The sandbox keeps its PKI in DATA_DIR/pki; made first here, as foreign-ncp-sim does.
+    let pki = TestPki::ensure(&d.join("pki")).expect("test PKI");
+    let patients = country_tests::standard_patients(&samples, std::time::Duration::from_secs(5))
+        .expect("sample patients");
+    let cfg = ForeignNcpSimConfig::from_test_pki(
+        &pki,
+        0,
+        Oid::parse("2.16.17.710.850.1000.990.1").unwrap(),
+        &samples,
+        patients,
+    )
+    .expect("config");
+    let sim = rt
+        .block_on(ForeignNcpSim::start(cfg))
+        .expect("simulated NCP starts");
+    let entry = d.join("foreign-ncp-EE.toml");
+    std::fs::write(&entry, toml::to_string(&sim.country_entry()).unwrap()).unwrap();
+
+    let sb = e2e_tests::Sandbox::start_in(d, &["--foreign-ncp", entry.to_str().unwrap()]);
+    assert!(
+        sb.banner.contains("foreign NCP EE"),
+        "the banner lists the directory:\n{}",
+        sb.banner
+    );
+    let fhir = sb.endpoints["fhir"].as_str().expect("fhir").to_owned();
+    let client = sb.client(Some((&pki.se_client_cert, &pki.se_client_key)));
+    let token_file = sb.endpoints["fhir_tokens"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t[0] == "pharmacist"))
+        .and_then(|t| t[1].as_str())
+        .map(PathBuf::from)
+        .expect("pharmacist token");
+    let token = std::fs::read_to_string(token_file).expect("token");
+    // No `country`: the entry names the samples' identifier domain.
+    let r = client
+        .get(format!("{fhir}/Patient?identifier=urn:oid:{ROOT}%7C{EXT}"))
+        .bearer_auth(token.trim())
+        .send()
+        .expect("patient search");
+    assert_eq!(r.status().as_u16(), 200);
+    let bundle: serde_json::Value = r.json().unwrap();
+    let patient = &bundle["entry"][0]["resource"];
+    assert_eq!(patient["resourceType"], "Patient", "{bundle}");
+    assert!(
+        patient["identifier"]
+            .as_array()
+            .is_some_and(|ids| ids.iter().any(|i| i["value"] == EXT)),
+        "{bundle}"
+    );
+    assert_eq!(sim.calls().len(), 1, "one XCPD reached Estonia");
+    let (clean, _) = sb.stop();
+    assert!(clean);
+    rt.block_on(sim.stop());
+}

@@ -434,6 +434,31 @@ impl RunningForeignNcp {
         }
     }
 
+    /// The NCP as a Country B directory entry (`[[country_b.countries]]`): every service at
+    /// its URL, and the patients' identifier domains so a search needs no `country`.
+    pub fn country_entry(&self) -> ncp_core::country_b::config::CountryEntry {
+        use ncp_core::country_b::config::{CountryEntry, Service, ServiceEndpoint};
+        let mut roots: Vec<Oid> = Vec::new();
+        for p in &self.state.patients {
+            if !roots.contains(&p.id.root) {
+                roots.push(p.id.root.clone());
+            }
+        }
+        let at = |service, endpoint| ServiceEndpoint { service, endpoint };
+        CountryEntry {
+            country: self.state.country,
+            home_community_id: self.state.home_community_id.clone(),
+            patient_id_roots: roots,
+            certificate: None,
+            services: vec![
+                at(Service::PatientIdentification, self.xcpd_url()),
+                at(Service::Eprescription, self.xca_url()),
+                at(Service::Edispensation, self.xdr_url()),
+                at(Service::PatientSummary, self.xca_url()),
+            ],
+        }
+    }
+
     /// Changes how the NCP answers for a patient from now on.
     pub fn set_behaviour(&self, patient: &PatientIdentifier, b: Behaviour) {
         self.state

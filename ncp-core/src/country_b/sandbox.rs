@@ -104,3 +104,14 @@ pub fn prepare(pki: &TestPki, data_dir: &Path) -> Result<SandboxFhir, SandboxErr
         tokens,
     })
 }
+
+/// Reads one `[[country_b.countries]]` entry from a TOML file (as `foreign-ncp-sim` writes it
+/// for the sandbox's country directory).
+pub fn read_country_entry(path: &Path) -> Result<super::config::CountryEntry, SandboxError> {
+    let problem = |problem: String| SandboxError::ForeignNcp {
+        path: path.to_owned(),
+        problem,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| problem(e.message().to_owned()))
+}
