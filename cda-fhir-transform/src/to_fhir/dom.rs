@@ -140,15 +140,6 @@ impl Drop for Dom<'_> {
     }
 }
 
-/// Re-borrows `part` from `input` when it is a slice of it, so the tree can hold `&'a str`
-/// without copying. Falls back to an owned copy otherwise.
-fn anchor<'a>(input: &'a str, part: &[u8]) -> Result<Cow<'a, str>, std::str::Utf8Error> {
-    match slice_of(input, part) {
-        Some(s) => Ok(Cow::Borrowed(s)),
-        None => std::str::from_utf8(part).map(|s| Cow::Owned(s.to_owned())),
-    }
-}
-
 /// `part` as a `&'a str` when it lies inside `input` on character boundaries.
 fn slice_of<'a>(input: &'a str, part: &[u8]) -> Option<&'a str> {
     let base = input.as_ptr() as usize;
@@ -162,7 +153,12 @@ fn slice_of<'a>(input: &'a str, part: &[u8]) -> Option<&'a str> {
 
 fn anchor_cow<'a>(input: &'a str, part: Cow<'_, str>) -> Cow<'a, str> {
     match part {
-        Cow::Borrowed(s) => anchor(input, s.as_bytes()).unwrap_or(Cow::Owned(s.to_owned())),
+        // `slice_of` directly (not `anchor(..).unwrap_or(..)`, which would copy every text
+        // eagerly just to drop the copy).
+        Cow::Borrowed(s) => match slice_of(input, s.as_bytes()) {
+            Some(b) => Cow::Borrowed(b),
+            None => Cow::Owned(s.to_owned()),
+        },
         Cow::Owned(s) => Cow::Owned(s),
     }
 }
@@ -194,8 +190,8 @@ impl<'a> Scopes<'a> {
     /// unprefixed names take the nearest default namespace (none, or `xmlns=""`, counts as
     /// HL7); prefixed names their nearest binding; undeclared (or `xmlns:p=""`) prefixes are
     /// tolerated for the two well-known medication prefixes.
-    fn resolve(&self, qname: &str) -> Ns {
-        match qname.find(':') {
+    fn resolve(&self, qname: &str, colon: Option<usize>) -> Ns {
+        match colon {
             None => match self.bindings.iter().rev().find(|b| b.0.is_empty()) {
                 Some((_, uri, ns, _)) if !uri.is_empty() => *ns,
                 _ => Ns::Hl7,
@@ -248,13 +244,14 @@ fn is_xml_space(b: u8) -> bool {
 }
 
 /// One attribute of a start tag: byte ranges of the qualified name and the raw value in
-/// `tag` (the tag's bytes from its name on), or why the tag is malformed. The rules (and the
+/// `tag` (the tag's bytes from its name on) and whether the value holds a `&` (needs
+/// unescaping), or why the tag is malformed. The rules (and the
 /// errors) of quick-xml's checked XML attribute iterator: `name S? = S? ("…" | '…')`.
 #[allow(clippy::type_complexity)]
 fn next_attr(
     tag: &[u8],
     pos: &mut usize,
-) -> Option<Result<((usize, usize), (usize, usize)), AttrError>> {
+) -> Option<Result<((usize, usize), (usize, usize), bool), AttrError>> {
     let len = tag.len();
     let mut i = skip_space(tag, *pos);
     if i >= len {
@@ -264,14 +261,8 @@ fn next_attr(
     *pos = len;
     let key_start = i;
     // The key's first byte is taken whatever it is (`=x="1"` is a key `=x`), as quick-xml does.
-    i += 1;
-    i += tag
-        .get(i..)
-        .unwrap_or_default()
-        .iter()
-        .position(|&b| b == b'=' || is_xml_space(b))
-        .unwrap_or(len - i.min(len));
-    let key_end = i;
+    let key_end = key_end(tag, i + 1);
+    i = key_end;
     i = skip_space(tag, i);
     if i >= len || tag[i] != b'=' {
         return Some(Err(AttrError::ExpectedEq(i.min(len))));
@@ -283,10 +274,14 @@ fn next_attr(
         None => return Some(Err(AttrError::ExpectedValue(len))),
     };
     let value_start = i + 1;
-    match memchr_byte(quote, &tag[value_start..]) {
-        Some(n) => {
+    match value_end(&tag[value_start..], quote) {
+        Some((n, amp)) => {
             *pos = value_start + n + 1;
-            Some(Ok(((key_start, key_end), (value_start, value_start + n))))
+            Some(Ok((
+                (key_start, key_end),
+                (value_start, value_start + n),
+                amp,
+            )))
         }
         None => Some(Err(AttrError::ExpectedQuote(len, quote))),
     }
@@ -295,6 +290,12 @@ fn next_attr(
 /// The index of the first non-space byte of `tag` from `from` (`tag.len()` if none).
 #[inline]
 fn skip_space(tag: &[u8], from: usize) -> usize {
+    // Mostly there is no space at all (after a name, around `=`), or a single one.
+    match tag.get(from) {
+        None => return tag.len(),
+        Some(b) if !is_xml_space(*b) => return from,
+        Some(_) => {}
+    }
     match tag.get(from..) {
         Some(rest) => {
             from + rest
@@ -306,27 +307,153 @@ fn skip_space(tag: &[u8], from: usize) -> usize {
     }
 }
 
+const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+
+// Word-at-a-time scanning: eight bytes as one little-endian `u64`, per-byte tests as masks
+// (the high bit of each matching byte; exact, no carries between bytes), so the first match is
+// `trailing_zeros / 8`. Names, values and indentation are short: a searcher's setup costs more.
+
+/// The eight bytes of `hay` from `i`, if there are eight.
 #[inline]
-fn memchr_byte(b: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|c| *c == b)
+fn word_at(hay: &[u8], i: usize) -> Option<u64> {
+    hay.get(i..i.checked_add(8)?)
+        .and_then(|c| <[u8; 8]>::try_from(c).ok())
+        .map(u64::from_le_bytes)
 }
 
-/// True when `t` is XML whitespace only (indentation between elements), checking eight
-/// spaces at a time: indentation is mostly runs of spaces.
+/// The high bit of every byte of `x` that is not zero.
+#[inline]
+fn nonzero_bytes(x: u64) -> u64 {
+    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
+    ((x & LOW7).wrapping_add(LOW7) | x) & HI
+}
+
+/// The high bit of every byte of `w` equal to `b`.
+#[inline]
+fn eq_mask(w: u64, b: u8) -> u64 {
+    !nonzero_bytes(w ^ (LO * u64::from(b))) & HI
+}
+
+/// The high bit of every byte of `w` below `n` (`n <= 0x80`).
+#[inline]
+fn lt_mask(w: u64, n: u8) -> u64 {
+    !(w | HI).wrapping_sub(LO * u64::from(n)) & !w & HI
+}
+
+/// The byte index of the first marked byte of a non-zero mask.
+#[inline]
+fn first(mask: u64) -> usize {
+    (mask.trailing_zeros() / 8) as usize
+}
+
+/// The end of an attribute name: the first `=` or XML space from `from` on (`tag.len()` if
+/// none).
+fn key_end(tag: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(w) = word_at(tag, i) {
+        // Every XML space is below 0x21; other control bytes are left to the byte loop.
+        let m = eq_mask(w, b'=') | lt_mask(w, 0x21);
+        if m != 0 {
+            let j = i + first(m);
+            if tag[j] == b'=' || is_xml_space(tag[j]) {
+                return j;
+            }
+            break;
+        }
+        i += 8;
+    }
+    match tag.get(i..) {
+        Some(rest) => {
+            i + rest
+                .iter()
+                .position(|&b| b == b'=' || is_xml_space(b))
+                .unwrap_or(rest.len())
+        }
+        None => i,
+    }
+}
+
+/// The first `b` in `hay`.
+fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
+    let mut i = 0;
+    while let Some(w) = word_at(hay, i) {
+        let m = eq_mask(w, b);
+        if m != 0 {
+            return Some(i + first(m));
+        }
+        i += 8;
+    }
+    if i >= hay.len() {
+        return None;
+    }
+    // The tail: the last eight bytes again when there are eight (the part before `i` holds
+    // no `b`), else byte by byte.
+    match hay
+        .len()
+        .checked_sub(8)
+        .and_then(|s| Some((s, word_at(hay, s)?)))
+    {
+        Some((s, w)) => {
+            let m = eq_mask(w, b);
+            (m != 0).then(|| s + first(m))
+        }
+        None => hay[i..].iter().position(|&x| x == b).map(|j| i + j),
+    }
+}
+
+/// The index of the closing `quote` of an attribute value and whether a `&` comes before it,
+/// in one pass.
+fn value_end(hay: &[u8], quote: u8) -> Option<(usize, bool)> {
+    let mut amp = false;
+    let mut i = 0;
+    while let Some(w) = word_at(hay, i) {
+        let q = eq_mask(w, quote);
+        let a = eq_mask(w, b'&');
+        if q != 0 {
+            // Only the `&`s before the quote (lower bits) count.
+            amp |= a & ((q & q.wrapping_neg()) - 1) != 0;
+            return Some((i + first(q), amp));
+        }
+        amp |= a != 0;
+        i += 8;
+    }
+    for (j, &b) in hay.get(i..).unwrap_or_default().iter().enumerate() {
+        if b == quote {
+            return Some((i + j, amp));
+        }
+        amp |= b == b'&';
+    }
+    None
+}
+
+/// True when `t` is ASCII whitespace only (indentation between elements). Fast path for the
+/// usual indentation, a newline and a run of spaces, compared eight bytes at a time (the last
+/// eight overlapping); anything else byte by byte.
 fn all_space(t: &[u8]) -> bool {
     const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
-    let mut chunks = t.chunks_exact(8);
-    for c in &mut chunks {
-        let word = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        if word != SPACES && !c.iter().all(u8::is_ascii_whitespace) {
-            return false;
+    let body = t.strip_prefix(b"\n").unwrap_or(t);
+    let indentation = match body.len().checked_sub(8) {
+        Some(last) => {
+            body.chunks_exact(8)
+                .all(|c| <[u8; 8]>::try_from(c).is_ok_and(|a| u64::from_le_bytes(a) == SPACES))
+                && word_at(body, last) == Some(SPACES)
         }
-    }
-    chunks.remainder().iter().all(u8::is_ascii_whitespace)
+        None => body.iter().all(|&b| b == b' '),
+    };
+    indentation || t.iter().all(u8::is_ascii_whitespace)
 }
 
-fn local(qname: &str) -> &str {
-    match qname.find(':') {
+/// The position of the first `:` of a (short) qualified name.
+#[inline]
+fn colon_of(qname: &str) -> Option<usize> {
+    find_byte(qname.as_bytes(), b':')
+}
+
+/// The local part of a qualified name whose first `:` is at `colon`.
+#[inline]
+fn local_at(qname: &str, colon: Option<usize>) -> &str {
+    match colon {
         Some(i) => &qname[i + 1..],
         None => qname,
     }
@@ -409,7 +536,8 @@ impl<'a> Dom<'a> {
                     keys.clear();
                     let mut pos = name_len;
                     while let Some(next) = next_attr(bytes, &mut pos) {
-                        let ((ks, ke), (vs, ve)) = next.map_err(|err| xml_err(&reader, &err))?;
+                        let ((ks, ke), (vs, ve), amp) =
+                            next.map_err(|err| xml_err(&reader, &err))?;
                         let key = &tag[ks..ke];
                         let raw_value = &tag[vs..ve];
                         if let Some(prev) = keys.iter().find(|k| tag[k.0..k.1] == *key) {
@@ -433,7 +561,7 @@ impl<'a> Dom<'a> {
                                 continue;
                             }
                         }
-                        let value = if raw_value.bytes().any(|b| b == b'&') {
+                        let value = if amp {
                             match unescape(raw_value).map_err(|err| xml_err(&reader, &err))? {
                                 Cow::Borrowed(_) => Cow::Borrowed(raw_value),
                                 Cow::Owned(s) => Cow::Owned(s),
@@ -441,15 +569,16 @@ impl<'a> Dom<'a> {
                         } else {
                             Cow::Borrowed(raw_value)
                         };
-                        let aname = local(key);
+                        let aname = local_at(key, colon_of(key));
                         if aname == "ID" {
                             dom.ids.entry(value.clone()).or_insert(id);
                         }
                         dom.attrs.push(Attr { name: aname, value });
                     }
-                    let ns = scopes.resolve(qname);
+                    let colon = colon_of(qname);
+                    let ns = scopes.resolve(qname, colon);
                     dom.nodes.push(Node {
-                        name: local(qname),
+                        name: local_at(qname, colon),
                         parent: current,
                         first_child: NONE,
                         last_child: NONE,
@@ -503,7 +632,13 @@ impl<'a> Dom<'a> {
                             continue;
                         }
                     }
-                    let s = t.xml10_content().map_err(|err| xml_err(&reader, &err))?;
+                    // Text without a carriage return needs no end-of-line normalisation, and
+                    // the input is already UTF-8: borrow it as it stands.
+                    let raw: &[u8] = &t;
+                    let s = match slice_of(input, raw) {
+                        Some(s) if !raw.contains(&b'\r') => Cow::Borrowed(s),
+                        _ => t.xml10_content().map_err(|err| xml_err(&reader, &err))?,
+                    };
                     dom.push_text(input, current, s, &reader)?;
                 }
                 Event::CData(t) => {
@@ -840,6 +975,49 @@ mod tests {
                 ),
                 "{bad}"
             );
+        }
+    }
+
+    /// The word-at-a-time scanners agree with plain byte loops on every prefix of inputs
+    /// that put the sought bytes at every offset, before, inside and after a word.
+    #[test]
+    fn word_scanners_agree_with_byte_loops() {
+        let samples: [&[u8]; 9] = [
+            b"codeSystem=\"2.16.840.1.113883.6.1\" displayName=\"x\"",
+            b"xsi:type='IVL_TS' value=\"a&amp;b\"",
+            b"a\tb\nc\rd e=f&g\"h'i:j\x01k\x0cl",
+            b"pharm:asContent",
+            b"\n                ",
+            b"\r\n    \t  ",
+            b"\n        \x01  ",
+            b"\n          x ",
+            "é:ü=\"&ß\"  ".as_bytes(),
+        ];
+        for sample in samples {
+            for start in 0..sample.len() {
+                for end in start..=sample.len() {
+                    let t = &sample[start..end];
+                    for b in [b':', b'=', b'&', b'"', b'\''] {
+                        assert_eq!(find_byte(t, b), t.iter().position(|&x| x == b), "{t:?}");
+                    }
+                    for q in [b'"', b'\''] {
+                        let expect = t
+                            .iter()
+                            .position(|&x| x == q)
+                            .map(|n| (n, t[..n].contains(&b'&')));
+                        assert_eq!(value_end(t, q), expect, "{t:?}");
+                    }
+                    for from in 0..=t.len() {
+                        let expect = from
+                            + t[from..]
+                                .iter()
+                                .position(|&b| b == b'=' || is_xml_space(b))
+                                .unwrap_or(t.len() - from);
+                        assert_eq!(key_end(t, from), expect, "{t:?} {from}");
+                    }
+                    assert_eq!(all_space(t), t.iter().all(u8::is_ascii_whitespace), "{t:?}");
+                }
+            }
         }
     }
 
