@@ -183,6 +183,9 @@ const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 struct Scopes<'a> {
     /// `(prefix, uri, its family, depth of the declaring element)`.
     bindings: Vec<(&'a str, &'a str, Ns, usize)>,
+    /// The family of unprefixed names here, kept up to date by `declare` and `leave` (every
+    /// element asks; declarations change rarely).
+    default: Ns,
 }
 
 impl<'a> Scopes<'a> {
@@ -192,10 +195,7 @@ impl<'a> Scopes<'a> {
     /// tolerated for the two well-known medication prefixes.
     fn resolve(&self, qname: &str, colon: Option<usize>) -> Ns {
         match colon {
-            None => match self.bindings.iter().rev().find(|b| b.0.is_empty()) {
-                Some((_, uri, ns, _)) if !uri.is_empty() => *ns,
-                _ => Ns::Hl7,
-            },
+            None => self.default,
             Some(i) => {
                 let prefix = &qname[..i];
                 if prefix.is_empty() || prefix == "xml" || prefix == "xmlns" {
@@ -225,6 +225,9 @@ impl<'a> Scopes<'a> {
             _ => {
                 self.bindings
                     .push((prefix, uri, Ns::from_uri(uri.as_bytes()), depth));
+                if prefix.is_empty() {
+                    self.default = self.nearest_default();
+                }
                 Ok(())
             }
         }
@@ -232,8 +235,21 @@ impl<'a> Scopes<'a> {
 
     /// Leaves an element at `depth`: its declarations go out of scope.
     fn leave(&mut self, depth: usize) {
+        let mut popped = false;
         while self.bindings.last().is_some_and(|b| b.3 >= depth) {
             self.bindings.pop();
+            popped = true;
+        }
+        if popped {
+            self.default = self.nearest_default();
+        }
+    }
+
+    /// The nearest default namespace's family (none, or `xmlns=""`, counts as HL7).
+    fn nearest_default(&self) -> Ns {
+        match self.bindings.iter().rev().find(|b| b.0.is_empty()) {
+            Some((_, uri, ns, _)) if !uri.is_empty() => *ns,
+            _ => Ns::Hl7,
         }
     }
 }
@@ -474,6 +490,7 @@ impl<'a> Dom<'a> {
         let mut dom = Dom::with_buffers(input.len());
         let mut scopes = Scopes {
             bindings: Vec::new(),
+            default: Ns::Hl7,
         };
         let mut current: NodeId = NONE;
         let mut depth = 0usize;
@@ -540,7 +557,12 @@ impl<'a> Dom<'a> {
                             next.map_err(|err| xml_err(&reader, &err))?;
                         let key = &tag[ks..ke];
                         let raw_value = &tag[vs..ve];
-                        if let Some(prev) = keys.iter().find(|k| tag[k.0..k.1] == *key) {
+                        if let Some(prev) = keys.iter().find(|k| {
+                            // Length and first byte before the whole name (no memcmp call).
+                            k.1 - k.0 == key.len()
+                                && bytes[k.0] == bytes[ks]
+                                && tag[k.0..k.1] == *key
+                        }) {
                             let err = AttrError::Duplicated(ks, prev.0);
                             return Err(xml_err(&reader, &err));
                         }
