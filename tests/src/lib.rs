@@ -207,6 +207,8 @@ impl Drop for Sandbox {
     }
 }
 
+pub mod python;
+
 /// A throwaway PostgreSQL cluster (the same harness the ncp-core tests and benches use).
 #[path = "../../ncp-core/tests/support/pg.rs"]
 pub mod pg;

@@ -15,12 +15,9 @@ use std::sync::OnceLock;
 
 use country_tests::{ForeignNcpSim, ForeignNcpSimConfig, SimPatient};
 use e2e_tests::ncp_binary;
+use e2e_tests::python::{python_dir, python_venv};
 use ncp_core::pki::TestPki;
 use ncp_types::{CountryCode, Oid};
-
-fn python_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
-}
 
 /// The venv's python with the client's requirements, or `None` (the reason printed).
 fn client_python() -> Option<&'static Path> {
@@ -28,44 +25,7 @@ fn client_python() -> Option<&'static Path> {
     PYTHON
         .get_or_init(|| {
             let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("country-b-fhirpy-venv");
-            let python = venv.join("bin").join("python");
-            let requirements = python_dir().join("requirements-country-b.txt");
-            let installed = venv.join("requirements.installed");
-            let wanted = std::fs::read(&requirements).expect("requirements-country-b.txt");
-            if std::fs::read(&installed).ok().as_ref() == Some(&wanted) && python.is_file() {
-                return Some(python);
-            }
-            let made = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if !made {
-                eprintln!("SKIPPED: `python3 -m venv` is not available");
-                return None;
-            }
-            let pip = Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(&requirements)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if !pip {
-                eprintln!(
-                    "SKIPPED: cannot install requirements-country-b.txt from PyPI (offline?)"
-                );
-                return None;
-            }
-            std::fs::write(&installed, &wanted).expect("write requirements.installed");
-            Some(python)
+            python_venv(&venv, &python_dir().join("requirements-country-b.txt"))
         })
         .as_deref()
 }

@@ -8,11 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use e2e_tests::python::{python_dir, python_venv};
 use e2e_tests::{ncp_binary, Sandbox};
-
-pub fn python_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
-}
 
 /// The venv's python with the client's requirements, or `None` (the reason printed).
 pub fn client_python() -> Option<&'static Path> {
@@ -20,44 +17,7 @@ pub fn client_python() -> Option<&'static Path> {
     PYTHON
         .get_or_init(|| {
             let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("country-a-client-venv");
-            let python = venv.join("bin").join("python");
-            let requirements = python_dir().join("requirements.txt");
-            let installed = venv.join("requirements.installed");
-            let wanted = std::fs::read(&requirements).expect("tests/python/requirements.txt");
-            if std::fs::read(&installed).ok().as_ref() == Some(&wanted) && python.is_file() {
-                return Some(python);
-            }
-            let made = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if !made {
-                eprintln!("SKIPPED: `python3 -m venv` is not available");
-                return None;
-            }
-            let pip = Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(&requirements)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if !pip {
-                eprintln!(
-                    "SKIPPED: cannot install tests/python/requirements.txt from PyPI (offline?)"
-                );
-                return None;
-            }
-            std::fs::write(&installed, &wanted).expect("write requirements.installed");
-            Some(python)
+            python_venv(&venv, &python_dir().join("requirements.txt"))
         })
         .as_deref()
 }
