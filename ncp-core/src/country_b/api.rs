@@ -21,11 +21,12 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Router;
 use base64::Engine as _;
 use ncp_types::{CountryCode, Oid};
 use serde::Deserialize;
@@ -136,6 +137,28 @@ fn authenticate(
         source_ip: peer.and_then(|p| p.remote).map(|a| a.ip()),
         request_id: uuid::Uuid::new_v4().to_string(),
     })
+}
+
+/// The authenticated user of a request (see [`authenticate`]); rejected with the 401/403.
+struct User(RequestCtx);
+
+impl FromRequestParts<Arc<CountryBApi>> for User {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        api: &Arc<CountryBApi>,
+    ) -> Result<Self, Response> {
+        authenticate(api, &parts.headers, parts.extensions.get::<Peer>()).map(User)
+    }
+}
+
+/// 200 with the resource, or the answer to the service error.
+fn ok_or_error(result: Result<Value, ServiceError>) -> Response {
+    match result {
+        Ok(resource) => fhir_json(StatusCode::OK, &resource),
+        Err(e) => error_response(&e),
+    }
 }
 
 /// The answer to a service error.
@@ -250,14 +273,10 @@ struct PatientSearch {
 
 async fn search_patient(
     State(api): Api,
-    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     Query(q): Query<PatientSearch>,
+    User(ctx): User,
 ) -> Response {
-    let ctx = match authenticate(&api, &headers, peer.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let Some(identifier) = q.identifier else {
         return outcome(
             StatusCode::BAD_REQUEST,
@@ -288,14 +307,10 @@ async fn search_patient(
 /// itself) whose `identifier` is `urn:oid:ROOT` + value; the country from `address.country`.
 async fn match_patient(
     State(api): Api,
-    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
+    User(ctx): User,
     body: Bytes,
 ) -> Response {
-    let ctx = match authenticate(&api, &headers, peer.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return outcome(StatusCode::BAD_REQUEST, "structure", "the body is not JSON");
     };
@@ -431,14 +446,10 @@ struct PrescriptionSearch {
 
 async fn search_prescriptions(
     State(api): Api,
-    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     Query(q): Query<PrescriptionSearch>,
+    User(ctx): User,
 ) -> Response {
-    let ctx = match authenticate(&api, &headers, peer.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let Some(patient) = q.patient else {
         return outcome(
             StatusCode::BAD_REQUEST,
@@ -450,38 +461,24 @@ async fn search_prescriptions(
         Ok(k) => k,
         Err(r) => return r,
     };
-    match api.service.prescriptions(&ctx, &base(&headers), &key).await {
-        Ok(found) => fhir_json(StatusCode::OK, &found_bundle("searchset", found)),
-        Err(e) => error_response(&e),
-    }
+    ok_or_error(
+        api.service
+            .prescriptions(&ctx, &base(&headers), &key)
+            .await
+            .map(|found| found_bundle("searchset", found)),
+    )
 }
 
-async fn read_prescription(
-    State(api): Api,
-    peer: Option<Extension<Peer>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let ctx = match authenticate(&api, &headers, peer.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match api.service.medication_request(&ctx, &id).await {
-        Ok(r) => fhir_json(StatusCode::OK, &r),
-        Err(e) => error_response(&e),
-    }
+async fn read_prescription(State(api): Api, Path(id): Path<String>, User(ctx): User) -> Response {
+    ok_or_error(api.service.medication_request(&ctx, &id).await)
 }
 
 async fn read_binary(
     State(api): Api,
-    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    User(ctx): User,
 ) -> Response {
-    let ctx = match authenticate(&api, &headers, peer.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let binary = match api.service.binary(&ctx, &id).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
@@ -508,16 +505,7 @@ async fn read_binary(
     fhir_json(StatusCode::OK, &binary)
 }
 
-async fn dispense(
-    State(api): Api,
-    peer: Option<Extension<Peer>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let ctx = match authenticate(&api, &headers, peer.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn dispense(State(api): Api, headers: HeaderMap, User(ctx): User, body: Bytes) -> Response {
     let Ok(resource) = serde_json::from_slice::<Value>(&body) else {
         return outcome(
             StatusCode::BAD_REQUEST,
@@ -541,40 +529,26 @@ async fn dispense(
     }
 }
 
-async fn cancel(
-    State(api): Api,
-    peer: Option<Extension<Peer>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let ctx = match authenticate(&api, &headers, peer.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match api.service.cancel(&ctx, &id).await {
-        Ok(md) => fhir_json(StatusCode::OK, &md),
-        Err(e) => error_response(&e),
-    }
+async fn cancel(State(api): Api, Path(id): Path<String>, User(ctx): User) -> Response {
+    ok_or_error(api.service.cancel(&ctx, &id).await)
 }
 
 async fn summary(
     State(api): Api,
-    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    User(ctx): User,
 ) -> Response {
-    let ctx = match authenticate(&api, &headers, peer.as_deref()) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let key = match patient_key(&id) {
         Ok(k) => k,
         Err(r) => return r,
     };
-    match api.service.summary(&ctx, &base(&headers), &key).await {
-        Ok(found) => fhir_json(StatusCode::OK, &found_bundle("collection", found)),
-        Err(e) => error_response(&e),
-    }
+    ok_or_error(
+        api.service
+            .summary(&ctx, &base(&headers), &key)
+            .await
+            .map(|found| found_bundle("collection", found)),
+    )
 }
 
 #[cfg(test)]
