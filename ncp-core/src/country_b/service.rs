@@ -630,6 +630,44 @@ impl CountryB {
         Ok(found)
     }
 
+    /// Sends an eDispensation (or its discard) for `document` over XDR and audits it; `Ok` only
+    /// when the patient's country acknowledged it.
+    async fn submit_acknowledged(
+        &self,
+        ctx: &RequestCtx,
+        ncp: &ForeignNcp,
+        key: &PatientKey,
+        cda: &str,
+        discard: bool,
+        document: &str,
+    ) -> Result<(), ServiceError> {
+        let (event, what) = if discard {
+            (EventType::DispensationDiscard, "discard")
+        } else {
+            (EventType::DispensationSubmit, "eDispensation")
+        };
+        let ack = match self
+            .client
+            .submit_dispensation(ncp, &ctx.user.hcp_user(), &key.id, cda, discard)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return Err(self.failed(ctx, event, ncp, Some(&key.id), e).await),
+        };
+        let objects = vec![ObjectRef::Document(document.to_owned())];
+        let failure = (!ack.accepted).then(|| "not acknowledged".to_owned());
+        self.audit(ctx, event, ncp, Some(&key.id), objects, failure)
+            .await?;
+        if !ack.accepted {
+            return Err(ServiceError::NotAcknowledged {
+                country: key.country,
+                what,
+                errors: ack.foreign_errors,
+            });
+        }
+        Ok(())
+    }
+
     /// Dispenses against a MedicationRequest this user listed: the eDispensation goes to the
     /// patient's country over XDR; `Ok` only when that country's NCP acknowledged it.
     pub async fn dispense(&self, ctx: &RequestCtx, body: &Value) -> Result<Value, ServiceError> {
@@ -670,44 +708,8 @@ impl CountryB {
                 .map_err(|e| {
                     ServiceError::Unprocessable(format!("no eDispensation can be written: {e}"))
                 })?;
-        let ack = match self
-            .client
-            .submit_dispensation(&ncp, &ctx.user.hcp_user(), &key.id, &cda, false)
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                return Err(self
-                    .failed(ctx, EventType::DispensationSubmit, &ncp, Some(&key.id), e)
-                    .await)
-            }
-        };
-        let objects = vec![ObjectRef::Document(dispense_id.clone())];
-        if !ack.accepted {
-            self.audit(
-                ctx,
-                EventType::DispensationSubmit,
-                &ncp,
-                Some(&key.id),
-                objects,
-                Some("not acknowledged".into()),
-            )
+        self.submit_acknowledged(ctx, &ncp, &key, &cda, false, &dispense_id)
             .await?;
-            return Err(ServiceError::NotAcknowledged {
-                country: key.country,
-                what: "eDispensation",
-                errors: ack.foreign_errors,
-            });
-        }
-        self.audit(
-            ctx,
-            EventType::DispensationSubmit,
-            &ncp,
-            Some(&key.id),
-            objects,
-            None,
-        )
-        .await?;
         let md = resource_of(&bundle, "MedicationDispense").unwrap_or_default();
         self.cache.put(
             &ctx.user.hsa_id,
@@ -752,44 +754,8 @@ impl CountryB {
             &self.identity.cda_options(now),
         )
         .map_err(|e| ServiceError::Unprocessable(format!("no discard can be written: {e}")))?;
-        let ack = match self
-            .client
-            .submit_dispensation(&ncp, &ctx.user.hcp_user(), &key.id, &cda, true)
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                return Err(self
-                    .failed(ctx, EventType::DispensationDiscard, &ncp, Some(&key.id), e)
-                    .await)
-            }
-        };
-        let objects = vec![ObjectRef::Document(id.to_owned())];
-        if !ack.accepted {
-            self.audit(
-                ctx,
-                EventType::DispensationDiscard,
-                &ncp,
-                Some(&key.id),
-                objects,
-                Some("not acknowledged".into()),
-            )
+        self.submit_acknowledged(ctx, &ncp, &key, &cda, true, id)
             .await?;
-            return Err(ServiceError::NotAcknowledged {
-                country: key.country,
-                what: "discard",
-                errors: ack.foreign_errors,
-            });
-        }
-        self.audit(
-            ctx,
-            EventType::DispensationDiscard,
-            &ncp,
-            Some(&key.id),
-            objects,
-            None,
-        )
-        .await?;
         let md = resource_of(&bundle, "MedicationDispense").unwrap_or_default();
         self.cache.put(
             &ctx.user.hsa_id,
