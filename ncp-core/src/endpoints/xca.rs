@@ -255,51 +255,30 @@ pub(super) async fn retrieve(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequ
             ));
             continue;
         }
-        if is_summary(d) {
-            match ep
-                .service
+        // Both kinds answer alike; only a Patient Summary may carry an audit reason.
+        let retrieved = if is_summary(d) {
+            ep.service
                 .retrieve_patient_summary(&caller, &patient, &d.document_unique_id)
                 .await
-            {
-                Ok(doc) => {
-                    if doc.reason.is_some() {
-                        event.reason = doc.reason;
-                    }
-                    event.objects.push(doc.unique_id.clone());
-                    docs.push(RetrievedDocument {
-                        home_community_id: ours.clone(),
-                        repository_unique_id: ep.service.repository_unique_id().clone(),
-                        document_unique_id: doc.unique_id,
-                        mime_type: doc.mime_type,
-                        bytes: doc.bytes,
-                    });
+                .map(|doc| (doc.reason, doc.unique_id, doc.mime_type, doc.bytes))
+        } else {
+            ep.service
+                .retrieve(&caller, &patient, &d.document_unique_id)
+                .await
+                .map(|doc| (None, doc.unique_id, doc.mime_type, doc.bytes))
+        };
+        match retrieved {
+            Ok((reason, unique_id, mime_type, bytes)) => {
+                if reason.is_some() {
+                    event.reason = reason;
                 }
-                Err(refusal) => {
-                    if let Some(reason) = refusal.reason {
-                        event.reason = Some(reason.to_owned());
-                    }
-                    errors.push(RegistryError::ehdsi(refusal.error).with_context(format!(
-                        "{}: {}",
-                        d.document_unique_id,
-                        refusal.error.description()
-                    )));
-                }
-            }
-            continue;
-        }
-        match ep
-            .service
-            .retrieve(&caller, &patient, &d.document_unique_id)
-            .await
-        {
-            Ok(doc) => {
-                event.objects.push(doc.unique_id.clone());
+                event.objects.push(unique_id.clone());
                 docs.push(RetrievedDocument {
                     home_community_id: ours.clone(),
                     repository_unique_id: ep.service.repository_unique_id().clone(),
-                    document_unique_id: doc.unique_id,
-                    mime_type: doc.mime_type,
-                    bytes: doc.bytes,
+                    document_unique_id: unique_id,
+                    mime_type,
+                    bytes,
                 });
             }
             Err(refusal) => {
