@@ -112,6 +112,35 @@ impl NationalConnector {
         })
     }
 
+    /// A document-list request's caller, its audit event and its patient (checked against the
+    /// TRC assertion), or the refusal (audited).
+    async fn document_list_request(
+        &self,
+        request: Request<proto::DocumentListRequest>,
+        needs: Transaction,
+        rpc: &'static str,
+    ) -> Result<(VerifiedCaller, AuditEvent, PatientIdentifier), Status> {
+        let ip = source_ip(&request);
+        let req = request.into_inner();
+        let caller = self.verify(&req.hcp_assertion, &req.trc_assertion, needs, rpc)?;
+        let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
+        let Some(patient) = patient(req.patient_id.as_ref()) else {
+            return Err(self
+                .refuse(
+                    event,
+                    EhdsiError::UnknownFilter,
+                    Some("patient_id is missing or invalid"),
+                    rpc,
+                )
+                .await);
+        };
+        event.patient = Some(patient_ref(&patient));
+        if let Err(e) = check_trc(&caller, &patient) {
+            return Err(self.refuse(event, e, None, rpc).await);
+        }
+        Ok((caller, event, patient))
+    }
+
     /// Audits `event` as failed with `e` and answers with its status.
     async fn refuse(
         &self,
@@ -455,29 +484,9 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         request: Request<proto::DocumentListRequest>,
     ) -> Result<Response<proto::EpDocumentListResponse>, Status> {
         const RPC: &str = "GetEPDocumentList";
-        let ip = source_ip(&request);
-        let req = request.into_inner();
-        let caller = self.verify(
-            &req.hcp_assertion,
-            &req.trc_assertion,
-            Transaction::FindPrescriptions,
-            RPC,
-        )?;
-        let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
-        let Some(patient) = patient(req.patient_id.as_ref()) else {
-            return Err(self
-                .refuse(
-                    event,
-                    EhdsiError::UnknownFilter,
-                    Some("patient_id is missing or invalid"),
-                    RPC,
-                )
-                .await);
-        };
-        event.patient = Some(patient_ref(&patient));
-        if let Err(e) = check_trc(&caller, &patient) {
-            return Err(self.refuse(event, e, None, RPC).await);
-        }
+        let (caller, mut event, patient) = self
+            .document_list_request(request, Transaction::FindPrescriptions, RPC)
+            .await?;
         let docs = match self.ep.service.list_prescriptions(&caller, &patient).await {
             Ok(d) => d,
             Err(r) => return Err(self.refuse_with(event, r, RPC).await),
@@ -503,29 +512,9 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         request: Request<proto::DocumentListRequest>,
     ) -> Result<Response<proto::EpDocumentListResponse>, Status> {
         const RPC: &str = "GetPSDocumentList";
-        let ip = source_ip(&request);
-        let req = request.into_inner();
-        let caller = self.verify(
-            &req.hcp_assertion,
-            &req.trc_assertion,
-            Transaction::FindPatientSummary,
-            RPC,
-        )?;
-        let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
-        let Some(patient) = patient(req.patient_id.as_ref()) else {
-            return Err(self
-                .refuse(
-                    event,
-                    EhdsiError::UnknownFilter,
-                    Some("patient_id is missing or invalid"),
-                    RPC,
-                )
-                .await);
-        };
-        event.patient = Some(patient_ref(&patient));
-        if let Err(e) = check_trc(&caller, &patient) {
-            return Err(self.refuse(event, e, None, RPC).await);
-        }
+        let (caller, mut event, patient) = self
+            .document_list_request(request, Transaction::FindPatientSummary, RPC)
+            .await?;
         let list = match self
             .ep
             .service
