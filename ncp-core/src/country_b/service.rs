@@ -336,6 +336,25 @@ impl CountryB {
         Ok(docs)
     }
 
+    /// The patient's documents of `class` when the user may do `op`, with a `Found` holding
+    /// the warnings met on the way.
+    async fn fetch_allowed(
+        &self,
+        ctx: &RequestCtx,
+        key: &PatientKey,
+        op: Operation,
+        service: Service,
+        class: DocumentClass,
+    ) -> Result<(Found, Vec<(DocumentRef, String)>), ServiceError> {
+        ctx.user.check(op).map_err(ServiceError::Forbidden)?;
+        let ncp = self.route(key.country, service)?;
+        let mut found = Found::default();
+        let docs = self
+            .fetch(ctx, &ncp, key, class, &mut found.warnings)
+            .await?;
+        Ok((found, docs))
+    }
+
     /// The patient's ePrescriptions: MedicationRequests (match) with their Medication,
     /// Patient and prescriber resources, and each L1 PDF as a Binary (include).
     pub async fn prescriptions(
@@ -344,18 +363,13 @@ impl CountryB {
         base: &str,
         key: &PatientKey,
     ) -> Result<Found, ServiceError> {
-        ctx.user
-            .check(Operation::ReadPrescriptions)
-            .map_err(ServiceError::Forbidden)?;
-        let ncp = self.route(key.country, Service::Eprescription)?;
-        let mut found = Found::default();
-        let docs = self
-            .fetch(
+        let (mut found, docs) = self
+            .fetch_allowed(
                 ctx,
-                &ncp,
                 key,
+                Operation::ReadPrescriptions,
+                Service::Eprescription,
                 DocumentClass::EPrescription,
-                &mut found.warnings,
             )
             .await?;
         let mut seen = HashSet::new();
@@ -521,18 +535,13 @@ impl CountryB {
         base: &str,
         key: &PatientKey,
     ) -> Result<Found, ServiceError> {
-        ctx.user
-            .check(Operation::ReadSummary)
-            .map_err(ServiceError::Forbidden)?;
-        let ncp = self.route(key.country, Service::PatientSummary)?;
-        let mut found = Found::default();
-        let docs = self
-            .fetch(
+        let (mut found, docs) = self
+            .fetch_allowed(
                 ctx,
-                &ncp,
                 key,
+                Operation::ReadSummary,
+                Service::PatientSummary,
                 DocumentClass::PatientSummary,
-                &mut found.warnings,
             )
             .await?;
         let mut seen = HashSet::new();
