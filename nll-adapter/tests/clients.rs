@@ -366,7 +366,11 @@ async fn pdi_then_ntk_then_providers() {
     })
     .unwrap();
     let listed = pdi.providers(&bridge(), &pid("p01")).await.unwrap();
-    assert_eq!(listed.len(), 3);
+    assert_eq!(
+        listed.len(),
+        4,
+        "three running providers and one with its NTK endpoint off"
+    );
     assert!(pdi
         .providers(&bridge(), &pid("p07"))
         .await
@@ -400,7 +404,8 @@ async fn pdi_then_ntk_then_providers() {
             }
         }
     }
-    assert_eq!((conditions, vitals, offline), (2, 4, 1));
+    // Hypertension (recorded at two providers) and type 2 diabetes; the 4th provider is offline.
+    assert_eq!((conditions, vitals, offline), (3, 4, 1));
     s.shutdown().await;
 }
 
