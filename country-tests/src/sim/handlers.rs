@@ -25,9 +25,9 @@ use ncp_core::ihe::xdr::{DocumentKind, SubmissionKind};
 use ncp_core::ihe::{xca, xdr, Code, PatientIdentifier};
 use ncp_core::security::{self, PatientRef, Transaction, VerifiedCaller};
 use ncp_core::server::Peer;
-use ncp_core::soap::{
-    self, Attachment, Fault, HttpPayload, Limits, ResponseHeaders, SoapError, SoapRequest,
-};
+use ncp_core::soap::{self, Fault, Limits, SoapError, SoapRequest};
+
+use ncp_core::endpoints::{fault, respond};
 
 use super::{Behaviour, CallRecord, ReceivedDispensation, Served, SimState};
 use crate::samples::SampleClass;
@@ -531,37 +531,4 @@ fn responder(st: &SimState) -> Responder {
         message_id: uuid::Uuid::new_v4(),
         creation_time: Utc::now().format("%Y%m%d%H%M%S").to_string(),
     }
-}
-
-fn respond(
-    req: &SoapRequest,
-    tx: soap::Transaction,
-    body: Vec<u8>,
-    attachments: Vec<Attachment>,
-) -> Response {
-    let response = soap::SoapResponse {
-        headers: ResponseHeaders::answering(req, tx, uuid::Uuid::new_v4()),
-        body,
-        attachments,
-    };
-    http(StatusCode::OK, response.to_http_as(req.mtom))
-}
-
-fn http(status: StatusCode, payload: HttpPayload) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, payload.content_type)],
-        payload.body,
-    )
-        .into_response()
-}
-
-fn fault(req: Option<&SoapRequest>, f: &Fault) -> Response {
-    let status = StatusCode::from_u16(f.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let headers = ResponseHeaders {
-        action: soap::addressing::FAULT_ACTION.to_owned(),
-        message_id: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
-        relates_to: req.and_then(|r| r.addressing.message_id.clone()),
-    };
-    http(status, f.to_http(&headers))
 }

@@ -302,7 +302,7 @@ fn patient_ref(p: &PatientIdentifier) -> PatientRef {
 
 /// The response to `req` for `tx`: plain SOAP, or MTOM when the request was MTOM or there are
 /// attachments.
-fn respond(
+pub fn respond(
     req: &SoapRequest,
     tx: soap::Transaction,
     body: Vec<u8>,
@@ -316,7 +316,8 @@ fn respond(
     http(StatusCode::OK, response.to_http_as(req.mtom))
 }
 
-fn http(status: StatusCode, payload: HttpPayload) -> Response {
+/// An HTTP response carrying a SOAP payload with its content type.
+pub fn http(status: StatusCode, payload: HttpPayload) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, payload.content_type)],
@@ -325,7 +326,8 @@ fn http(status: StatusCode, payload: HttpPayload) -> Response {
         .into_response()
 }
 
-fn fault(req: Option<&SoapRequest>, f: &Fault) -> Response {
+/// A SOAP fault answering `req` (when it could be read), with the fault's HTTP status.
+pub fn fault(req: Option<&SoapRequest>, f: &Fault) -> Response {
     let status = StatusCode::from_u16(f.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     fault_with_status(req, f, status)
 }
