@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use cda_fhir_transform::to_cda::{Address, CdaOptions, NcpOrganisation};
-use chrono::{DateTime, FixedOffset};
+use cda_fhir_transform::to_cda::{
+    Address, CdaOptions, NcpOrganisation, PatientSummaryInput, PsAuthor, PsEntry, PsSection,
+};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use ncp_types::{CountryCode, Oid, PrescriptionId};
 use serde_json::Value;
 use terminology::Terminology;
@@ -98,4 +100,112 @@ pub fn validate(files: &[PathBuf]) -> Option<(bool, String)> {
         String::from_utf8_lossy(&out.stderr)
     );
     Some((out.status.success(), text))
+}
+
+/// Checks a validator report over `files`: success, one summary line per document, no error
+/// anywhere. `TO_CDA_KEEP` set keeps the documents' directory (printed) for a look.
+pub fn assert_schematron_clean(files: &[PathBuf], ok: bool, report: &str, dir: tempfile::TempDir) {
+    if std::env::var_os("TO_CDA_KEEP").is_some() {
+        eprintln!("documents kept in {}", dir.keep().display());
+    }
+    assert!(ok, "schematron errors:\n{report}");
+    // The validator prints one summary line per document; all of them with zero errors.
+    let summaries = report.lines().filter(|l| l.contains("\"errors\"")).count();
+    assert_eq!(
+        summaries,
+        files.len(),
+        "one summary per document:\n{report}"
+    );
+    assert!(
+        !report.lines().any(|l| l.contains("\"role\": \"error\"")),
+        "{report}"
+    );
+}
+
+/// The day the Patient Summary tests look at the providers' records from.
+pub fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 24).expect("date")
+}
+
+/// The summary input for synthetic patient `key`, from every record the providers hold.
+pub fn input_for(key: &str) -> PatientSummaryInput {
+    let patient = sweden_sim::patient_resource(key).expect("synthetic patient");
+    let person = sweden_sim::patients()
+        .iter()
+        .find(|p| p.key == key)
+        .expect("patient")
+        .id
+        .clone();
+    let entries = sweden_sim::clinical_records(today())
+        .into_iter()
+        .filter(|(_, _, p, _)| *p == person)
+        .filter_map(|(hsa_id, name, _, resource)| {
+            let section = PsSection::of(&resource)?;
+            Some((
+                section,
+                PsEntry {
+                    resource,
+                    author: PsAuthor {
+                        hsa_id,
+                        name: name.to_owned(),
+                    },
+                },
+            ))
+        })
+        .collect();
+    PatientSummaryInput {
+        patient,
+        entries,
+        incomplete: false,
+        document_id: format!("ps-{key}"),
+        effective_time: Utc.with_ymd_and_hms(2026, 11, 24, 11, 0, 0).unwrap(),
+    }
+}
+
+/// What the sandbox NLL at `nll` shares cross-border, patient by patient: the key, the
+/// MedicationRequest search Bundle (medication, requester and subject included) and the ids of
+/// its active or completed prescriptions. A patient NLL refuses is left out (said on stderr).
+pub async fn sandbox_prescriptions(nll: &str) -> Vec<(&'static str, Value, Vec<String>)> {
+    let http = reqwest::Client::new();
+    let base = nll.trim_end_matches('/');
+    let mut out = Vec::new();
+    for p in sweden_sim::patients() {
+        let mut url = reqwest::Url::parse(&format!("{base}/MedicationRequest")).expect("url");
+        url.query_pairs_mut()
+            .append_pair(
+                "patient.identifier",
+                &format!("{}|{}", p.id.system_uri(), p.id.as_str()),
+            )
+            .append_pair("_include", "MedicationRequest:medication")
+            .append_pair("_include", "MedicationRequest:requester")
+            .append_pair("_include", "MedicationRequest:subject")
+            .append_pair("_count", "100");
+        let resp = http
+            .get(url)
+            .header("Accept", "application/fhir+json")
+            .header("X-Caller-HsaId", "SE2321000016-NCP1")
+            .header("X-Caller-Role", "ncp")
+            .header("X-Purpose", "cross-border")
+            .header("X-Access", "normal")
+            .send()
+            .await
+            .expect("NLL answers");
+        if !resp.status().is_success() {
+            eprintln!("{}: NLL answered {}", p.key, resp.status());
+            continue;
+        }
+        let bundle: Value = resp.json().await.expect("bundle");
+        let ids: Vec<String> = bundle["entry"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|e| &e["resource"])
+            .filter(|r| r["resourceType"] == "MedicationRequest")
+            .filter(|r| matches!(r["status"].as_str(), Some("active" | "completed")))
+            .map(|r| r["id"].as_str().expect("id").to_owned())
+            .collect();
+        out.push((p.key, bundle, ids));
+    }
+    out
 }

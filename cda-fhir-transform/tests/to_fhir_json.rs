@@ -18,7 +18,7 @@ use cda_fhir_transform::to_fhir::{
 };
 use serde_json::Value;
 use support::*;
-use sweden_sim::{patients, start, SimConfig};
+use sweden_sim::{start, SimConfig};
 
 /// `(name, CDA text)` of the samples, the CDA fixtures and `to_cda`'s output for the FHIR
 /// fixtures.
@@ -84,51 +84,15 @@ fn offline_corpus() -> Vec<(String, String)> {
 /// Every active or completed prescription the sandbox NLL shares, as L3 and L1 documents.
 async fn sandbox_corpus() -> Vec<(String, String)> {
     let sims = start(SimConfig::default()).await.expect("simulators start");
-    let http = reqwest::Client::new();
     let opts = options();
     let mut out = Vec::new();
-    for p in patients() {
-        let base = sims.nll.as_str().trim_end_matches('/');
-        let mut url = reqwest::Url::parse(&format!("{base}/MedicationRequest")).expect("url");
-        url.query_pairs_mut()
-            .append_pair(
-                "patient.identifier",
-                &format!("{}|{}", p.id.system_uri(), p.id.as_str()),
-            )
-            .append_pair("_include", "MedicationRequest:medication")
-            .append_pair("_include", "MedicationRequest:requester")
-            .append_pair("_include", "MedicationRequest:subject")
-            .append_pair("_count", "100");
-        let resp = http
-            .get(url)
-            .header("Accept", "application/fhir+json")
-            .header("X-Caller-HsaId", "SE2321000016-NCP1")
-            .header("X-Caller-Role", "ncp")
-            .header("X-Purpose", "cross-border")
-            .header("X-Access", "normal")
-            .send()
-            .await
-            .expect("NLL answers");
-        if !resp.status().is_success() {
-            continue;
-        }
-        let bundle: Value = resp.json().await.expect("bundle");
-        let ids: Vec<String> = bundle["entry"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .map(|e| &e["resource"])
-            .filter(|r| r["resourceType"] == "MedicationRequest")
-            .filter(|r| matches!(r["status"].as_str(), Some("active" | "completed")))
-            .filter_map(|r| r["id"].as_str().map(str::to_owned))
-            .collect();
+    for (key, bundle, ids) in sandbox_prescriptions(sims.nll.as_str()).await {
         for id in ids {
             if let Ok(xml) = eprescription_l3(&bundle, &pid(&id), &opts) {
-                out.push((format!("sandbox {} {id} L3", p.key), xml));
+                out.push((format!("sandbox {key} {id} L3"), xml));
             }
             if let Ok(xml) = eprescription_l1(&bundle, &pid(&id), &opts) {
-                out.push((format!("sandbox {} {id} L1", p.key), xml));
+                out.push((format!("sandbox {key} {id} L1"), xml));
             }
         }
     }

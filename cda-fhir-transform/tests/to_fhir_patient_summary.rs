@@ -3,73 +3,17 @@
 //! wrong), with one Composition section per CDA section and each entry as the resource of its
 //! kind, original codes kept.
 
+#[path = "to_fhir_support.rs"]
+mod support;
+
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 
 use cda_fhir_transform::to_fhir::fhir_json::all_codings;
 use cda_fhir_transform::to_fhir::{
     cda_to_fhir, cda_to_fhir_json, patient_summary_to_fhir, FromCdaError,
 };
 use serde_json::Value;
-
-fn samples_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/ehdsi/samples/openncp-mock");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not present (the shared eHDSI samples)",
-            d.display()
-        );
-        None
-    }
-}
-
-fn sample(name: &str) -> Option<String> {
-    Some(std::fs::read_to_string(samples_dir()?.join(name)).expect("read sample"))
-}
-
-fn psstore_files() -> Vec<(String, String)> {
-    let Some(dir) = samples_dir() else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .expect("samples dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("psstore-") && n.ends_with(".xml"))
-        .map(|n| {
-            let text = std::fs::read_to_string(dir.join(&n)).expect("read sample");
-            (n, text)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn strict_r4(name: &str, v: &Value) {
-    let text = serde_json::to_string(v).expect("serialise");
-    match fhirbolt::json::from_str::<fhirbolt::model::r4::Resource>(&text, None) {
-        Ok(fhirbolt::model::r4::Resource::Bundle(_)) => {}
-        Ok(_) => panic!("{name}: not a Bundle"),
-        Err(e) => panic!(
-            "{name}: not a valid FHIR R4 Bundle: {e}\n{}",
-            serde_json::to_string_pretty(v).unwrap_or_default()
-        ),
-    }
-}
-
-fn resources<'v>(bundle: &'v Value, ty: &str) -> Vec<&'v Value> {
-    bundle["entry"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| &e["resource"])
-                .filter(|r| r["resourceType"] == ty)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use support::*;
 
 fn by_url<'v>(bundle: &'v Value, url: &str) -> &'v Value {
     bundle["entry"]
@@ -108,7 +52,7 @@ const SNOMED: &str = "http://snomed.info/sct";
 
 #[test]
 fn every_patient_summary_sample_converts_to_a_strict_r4_document() {
-    let files = psstore_files();
+    let files = sample_files("psstore-");
     if files.is_empty() {
         return;
     }
@@ -119,7 +63,7 @@ fn every_patient_summary_sample_converts_to_a_strict_r4_document() {
         }
         let (bundle, warnings) =
             patient_summary_to_fhir(xml).unwrap_or_else(|e| panic!("{name}: {e}"));
-        strict_r4(name, &bundle);
+        assert_r4_bundle(name, &bundle);
         assert_eq!(bundle["type"], "document", "{name}");
         let composition = &bundle["entry"][0]["resource"];
         assert_eq!(composition["resourceType"], "Composition", "{name}");

@@ -7,51 +7,12 @@ mod support;
 
 use std::collections::HashSet;
 
-use cda_fhir_transform::to_cda::{
-    patient_summary_l1, patient_summary_l3, PatientSummaryInput, PsAuthor, PsEntry, PsSection,
-};
+use cda_fhir_transform::to_cda::{patient_summary_l1, patient_summary_l3};
 use cda_fhir_transform::to_fhir::fhir_json::all_codings;
 use cda_fhir_transform::to_fhir::{cda_to_fhir, l1_to_binary, patient_summary_to_fhir};
-use chrono::{NaiveDate, TimeZone, Utc};
 use ncp_types::Oid;
 use serde_json::Value;
 use support::*;
-
-/// The summary input for synthetic patient `key`, from every record the providers hold.
-fn input_for(key: &str) -> PatientSummaryInput {
-    let today = NaiveDate::from_ymd_opt(2026, 11, 24).expect("date");
-    let patient = sweden_sim::patient_resource(key).expect("synthetic patient");
-    let person = sweden_sim::patients()
-        .iter()
-        .find(|p| p.key == key)
-        .expect("patient")
-        .id
-        .clone();
-    let entries = sweden_sim::clinical_records(today)
-        .into_iter()
-        .filter(|(_, _, p, _)| *p == person)
-        .filter_map(|(hsa_id, name, _, resource)| {
-            let section = PsSection::of(&resource)?;
-            Some((
-                section,
-                PsEntry {
-                    resource,
-                    author: PsAuthor {
-                        hsa_id,
-                        name: name.to_owned(),
-                    },
-                },
-            ))
-        })
-        .collect();
-    PatientSummaryInput {
-        patient,
-        entries,
-        incomplete: false,
-        document_id: format!("ps-{key}"),
-        effective_time: Utc.with_ymd_and_hms(2026, 11, 24, 11, 0, 0).unwrap(),
-    }
-}
 
 fn strict_r4(name: &str, v: &Value) {
     let text = serde_json::to_string(v).expect("serialise");

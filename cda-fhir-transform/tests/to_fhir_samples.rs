@@ -2,89 +2,21 @@
 //! to FHIR R4 that a strict FHIR parser accepts; the deliberately broken ones are refused with a
 //! precise reason; the coded product content survives the conversion.
 
-use std::path::{Path, PathBuf};
+#[path = "to_fhir_support.rs"]
+mod support;
 
 use cda_fhir_transform::to_fhir::{
     cda_to_fhir, eprescription_to_fhir, l1_to_binary, read_cda, DocumentKind, FromCdaError,
 };
-use serde_json::Value;
-
-fn samples_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/ehdsi/samples/openncp-mock");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not present (the shared eHDSI samples)",
-            d.display()
-        );
-        None
-    }
-}
-
-fn sample(name: &str) -> Option<String> {
-    let p = samples_dir()?.join(name);
-    match std::fs::read_to_string(&p) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("SKIPPED: cannot read {}: {e}", p.display());
-            None
-        }
-    }
-}
-
-fn epstore_files() -> Vec<(String, String)> {
-    let Some(dir) = samples_dir() else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .expect("samples dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("epstore-") && n.ends_with(".xml"))
-        .map(|n| {
-            let text = std::fs::read_to_string(dir.join(&n)).expect("read sample");
-            (n, text)
-        })
-        .collect();
-    out.sort();
-    out
-}
+use support::*;
 
 fn is_broken(name: &str) -> bool {
     name.contains("BAD-MAPPING")
 }
 
-/// Strict fhirbolt parse. Parsed through the `Resource` enum: fhirbolt 0.4's concrete-type entry
-/// point (`from_str::<Bundle>`) wrongly rejects primitives that follow a nested resource
-/// (`"fullUrl"` of the second entry, `"status"` after `"contained"`); the enum path does not.
-fn assert_r4_bundle(name: &str, v: &Value) {
-    let text = serde_json::to_string(v).expect("serialise");
-    match fhirbolt::json::from_str::<fhirbolt::model::r4::Resource>(&text, None) {
-        Ok(fhirbolt::model::r4::Resource::Bundle(_)) => {}
-        Ok(_) => panic!("{name}: not a Bundle"),
-        Err(e) => panic!(
-            "{name}: not a valid FHIR R4 Bundle: {e}\n{}",
-            serde_json::to_string_pretty(v).unwrap_or_default()
-        ),
-    }
-}
-
-fn resources<'v>(bundle: &'v Value, ty: &str) -> Vec<&'v Value> {
-    bundle["entry"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| &e["resource"])
-                .filter(|r| r["resourceType"] == ty)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn every_good_sample_converts_to_strict_fhir_r4() {
-    let files = epstore_files();
+    let files = sample_files("epstore-");
     if files.is_empty() {
         return;
     }
@@ -307,7 +239,7 @@ fn combination_product_keeps_its_parts() {
 /// the CDA appears as a FHIR coding (system URI or urn:oid) in the output.
 #[test]
 fn round_trip_every_product_code_survives() {
-    let files = epstore_files();
+    let files = sample_files("epstore-");
     for (name, xml) in files.iter().filter(|(n, _)| !is_broken(n)) {
         let bundle = cda_to_fhir(xml).unwrap_or_else(|e| panic!("{name}: {e}"));
         let out = cda_fhir_transform::to_fhir::fhir_json::all_codings(&bundle);
