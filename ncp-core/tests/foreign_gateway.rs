@@ -1,7 +1,8 @@
 //! The foreign gateway (Sweden as country B) against a simulated foreign NCP over real mutual
 //! TLS, with the HCP and TRC assertions signed by the bridge's key and verified by the
 //! simulator with ncp-core's verifier: every operation, every foreign error mapped to its
-//! `GatewayError`, a slow peer timing out, and eDispensations received intact (and passing
+//! `GatewayError`, the `wsu:Timestamp` of every request (and a peer whose clock disagrees
+//! refusing it), a slow peer timing out, and eDispensations received intact (and passing
 //! `../shared/conformance/validate-cda`). The simulator serves the eHDSI sample documents in
 //! `../shared`; the tests skip with a message when it is absent.
 
@@ -9,14 +10,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
+use chrono::SubsecRound as _;
 use country_tests::samples::{samples_or_skip, validate_cda};
 use country_tests::{
     standard_patients, Behaviour, ForeignNcpSim, ForeignNcpSimConfig, RunningForeignNcp, SimPatient,
 };
 use ncp_core::config::NcpIdentity;
 use ncp_core::country_b::foreign_gateway::{
-    DocumentClass, DocumentFormat, ForeignGateway, ForeignGatewayConfig, ForeignPatientId,
-    GatewayError, HcpRole, HcpUser, PurposeOfUse,
+    DocumentClass, DocumentFormat, ForeignGateway, ForeignGatewayConfig, ForeignPatient,
+    ForeignPatientId, GatewayError, HcpRole, HcpUser, PurposeOfUse,
 };
 use ncp_core::ihe::xca::Transfer;
 use ncp_core::pki::TestPki;
@@ -103,11 +105,16 @@ async fn sim(pki: &TestPki, samples: &Path, transfer: Transfer) -> RunningForeig
         .expect("simulated NCP starts")
 }
 
+/// A simulated NCP serving retrieved documents as MTOM parts, and a gateway to it.
 async fn fixture(test: &str) -> Option<Fixture> {
+    fixture_with(test, Transfer::Mtom).await
+}
+
+async fn fixture_with(test: &str, transfer: Transfer) -> Option<Fixture> {
     let samples = samples_or_skip(test)?;
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::ensure(&dir.path().join("pki")).unwrap();
-    let sim = sim(&pki, &samples, Transfer::Mtom).await;
+    let sim = sim(&pki, &samples, transfer).await;
     let gateway = ForeignGateway::new(gateway_config(&pki)).expect("gateway");
     Some(Fixture {
         _dir: dir,
@@ -116,6 +123,25 @@ async fn fixture(test: &str) -> Option<Fixture> {
         sim,
         gateway,
     })
+}
+
+impl Fixture {
+    /// A second gateway, its configuration changed by `change`.
+    fn gateway_with(&self, change: impl FnOnce(&mut ForeignGatewayConfig)) -> ForeignGateway {
+        let mut cfg = gateway_config(&self.pki);
+        change(&mut cfg);
+        ForeignGateway::new(cfg).expect("gateway")
+    }
+
+    /// `gateway` asks the simulated NCP, as a pharmacist, for the patient it answers normally.
+    async fn find_normal_patient(
+        &self,
+        gateway: &ForeignGateway,
+    ) -> Result<Vec<ForeignPatient>, GatewayError> {
+        gateway
+            .find_patient(&self.sim.foreign_ncp(), &pharmacist(), &pid("1-1234-W8"))
+            .await
+    }
 }
 
 fn sample(samples: &Path, file: &str) -> Vec<u8> {
@@ -256,13 +282,17 @@ async fn prescriptions_are_listed_and_retrieved_as_l3_and_l1_over_mtom() {
 
 #[tokio::test]
 async fn a_doctor_reads_the_patient_summary_inline() {
-    let Some(samples) = samples_or_skip("patient_summary") else {
+    // `_dir` bound, so the PKI directory lives as long as the test.
+    let Some(Fixture {
+        _dir,
+        samples,
+        sim,
+        gateway,
+        ..
+    }) = fixture_with("patient_summary", Transfer::Inline).await
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let pki = TestPki::ensure(&dir.path().join("pki")).unwrap();
-    let sim = sim(&pki, &samples, Transfer::Inline).await;
-    let gateway = ForeignGateway::new(gateway_config(&pki)).unwrap();
     let ncp = sim.foreign_ncp();
     let patient = pid("1-1234-W8");
     let docs = gateway
@@ -515,17 +545,14 @@ async fn the_foreign_ncp_refuses_assertions_it_does_not_trust() {
     // Signed with the Estonian NCP's SAML key: not in the simulator's trust list (which pins
     // the Swedish bridge's certificate only).
     let ee = &f.pki.foreign[0];
-    let mut cfg = gateway_config(&f.pki);
-    cfg.saml_key = SigningKey::from_pem(
-        &std::fs::read(&ee.saml_cert).unwrap(),
-        &std::fs::read(&ee.saml_key).unwrap(),
-    )
-    .unwrap();
-    let gateway = ForeignGateway::new(cfg).unwrap();
-    let e = gateway
-        .find_patient(&f.sim.foreign_ncp(), &pharmacist(), &pid("1-1234-W8"))
-        .await
-        .unwrap_err();
+    let gateway = f.gateway_with(|cfg| {
+        cfg.saml_key = SigningKey::from_pem(
+            &std::fs::read(&ee.saml_cert).unwrap(),
+            &std::fs::read(&ee.saml_key).unwrap(),
+        )
+        .unwrap();
+    });
+    let e = f.find_normal_patient(&gateway).await.unwrap_err();
     let GatewayError::Refused { code, message } = &e else {
         panic!("expected a refusal, got {e:?}");
     };
@@ -542,13 +569,10 @@ async fn an_untrusted_foreign_server_certificate_is_not_spoken_to() {
         return;
     };
     // Trust only a CA that did not issue the simulator's certificate.
-    let mut cfg = gateway_config(&f.pki);
-    cfg.trust_ca_pems = vec![std::fs::read(&f.pki.untrusted_cert).unwrap()];
-    let gateway = ForeignGateway::new(cfg).unwrap();
-    let e = gateway
-        .find_patient(&f.sim.foreign_ncp(), &pharmacist(), &pid("1-1234-W8"))
-        .await
-        .unwrap_err();
+    let gateway = f.gateway_with(|cfg| {
+        cfg.trust_ca_pems = vec![std::fs::read(&f.pki.untrusted_cert).unwrap()];
+    });
+    let e = f.find_normal_patient(&gateway).await.unwrap_err();
     assert!(matches!(e, GatewayError::Unavailable(_)), "{e:?}");
     assert!(f.sim.calls().is_empty());
 }
@@ -578,17 +602,93 @@ async fn assertions_must_come_from_the_ncp_of_the_tls_connection() {
     };
     // TLS as the Spanish NCP, assertions signed by the Swedish bridge: refused (4703).
     let es = &f.pki.foreign[1];
-    let mut cfg = gateway_config(&f.pki);
-    cfg.client_cert_pem = std::fs::read(&es.tls_cert).unwrap();
-    cfg.client_key_pem = std::fs::read(&es.tls_key).unwrap();
-    let gateway = ForeignGateway::new(cfg).unwrap();
-    let e = gateway
-        .find_patient(&f.sim.foreign_ncp(), &pharmacist(), &pid("1-1234-W8"))
-        .await
-        .unwrap_err();
+    let gateway = f.gateway_with(|cfg| {
+        cfg.client_cert_pem = std::fs::read(&es.tls_cert).unwrap();
+        cfg.client_key_pem = std::fs::read(&es.tls_key).unwrap();
+    });
+    let e = f.find_normal_patient(&gateway).await.unwrap_err();
     assert!(
         matches!(&e, GatewayError::Refused { code, .. } if code == "4703"),
         "{e:?}"
     );
     assert!(f.sim.calls().is_empty());
+}
+
+#[tokio::test]
+async fn every_request_carries_a_fresh_short_lived_timestamp() {
+    let Some(f) = fixture("timestamp").await else {
+        return;
+    };
+    let ncp = f.sim.foreign_ncp();
+    let patient = pid("1-1234-W8");
+    let before = chrono::Utc::now().trunc_subsecs(3);
+    f.find_normal_patient(&f.gateway).await.expect("a match");
+    f.gateway
+        .list_documents(&ncp, &pharmacist(), &patient, DocumentClass::EPrescription)
+        .await
+        .expect("the list");
+    let after = chrono::Utc::now();
+    let calls = f.sim.calls();
+    assert_eq!(calls.len(), 2);
+    for c in &calls {
+        let t = c.timestamp;
+        assert!(before <= t.created && t.created <= after, "{t:?}");
+        // Five minutes by default.
+        assert_eq!(t.expires, Some(t.created + chrono::Duration::seconds(300)));
+    }
+    assert!(calls[0].timestamp.created <= calls[1].timestamp.created);
+
+    let gateway = f.gateway_with(|cfg| cfg.timestamp_lifetime = Duration::from_secs(90));
+    f.find_normal_patient(&gateway).await.expect("a match");
+    let t = f.sim.calls().last().unwrap().timestamp;
+    assert_eq!(t.expires, Some(t.created + chrono::Duration::seconds(90)));
+}
+
+#[tokio::test]
+async fn a_peer_whose_clock_disagrees_refuses_the_timestamp_and_the_gateway_says_so() {
+    let Some(f) = fixture("timestamp_refused").await else {
+        return;
+    };
+    let ncp = f.sim.foreign_ncp();
+    let patient = pid("1-1234-W8");
+    let expired = |e: &GatewayError| {
+        matches!(e, GatewayError::Refused { code, message }
+            if code == "MessageExpired" && message.contains("expired") && message.contains("clock"))
+    };
+
+    // Ten minutes ahead: the five-minute Timestamp has expired by the peer's clock, for every
+    // transaction.
+    f.sim.set_clock_offset(chrono::Duration::minutes(10));
+    let e = f.find_normal_patient(&f.gateway).await.unwrap_err();
+    assert!(expired(&e), "{e:?}");
+    assert_eq!(e.foreign_code(), Some("MessageExpired"));
+    let e = f
+        .gateway
+        .list_documents(&ncp, &pharmacist(), &patient, DocumentClass::EPrescription)
+        .await
+        .unwrap_err();
+    assert!(expired(&e), "{e:?}");
+    let e = f
+        .gateway
+        .submit_dispensation(&ncp, &pharmacist(), &patient, &edispensation(false), false)
+        .await
+        .unwrap_err();
+    assert!(expired(&e), "{e:?}");
+
+    // Ten minutes behind: the Timestamp was created in the peer's future.
+    f.sim.set_clock_offset(-chrono::Duration::minutes(10));
+    let e = f.find_normal_patient(&f.gateway).await.unwrap_err();
+    assert!(expired(&e), "{e:?}");
+    assert!(f.sim.calls().is_empty(), "refused before the assertions");
+    assert!(f.sim.received_dispensations().is_empty());
+
+    // Two minutes ahead: within a five-minute lifetime, past a one-minute one.
+    f.sim.set_clock_offset(chrono::Duration::minutes(2));
+    f.find_normal_patient(&f.gateway)
+        .await
+        .expect("still valid");
+    let short = f.gateway_with(|cfg| cfg.timestamp_lifetime = Duration::from_secs(60));
+    let e = f.find_normal_patient(&short).await.unwrap_err();
+    assert!(expired(&e), "{e:?}");
+    assert_eq!(f.sim.calls().len(), 1);
 }

@@ -29,7 +29,7 @@ use ncp_core::soap::{self, Fault, Limits, SoapError, SoapRequest};
 
 use ncp_core::endpoints::{fault, respond};
 
-use super::{Behaviour, CallRecord, ReceivedDispensation, Served, SimState};
+use super::{wss, Behaviour, CallRecord, ReceivedDispensation, Served, SimState};
 use crate::samples::SampleClass;
 
 type St = State<Arc<SimState>>;
@@ -437,8 +437,8 @@ async fn read(
     Ok((req, tx))
 }
 
-/// Verifies the assertions for `needs` and that the signing NCP is the TLS peer; records the
-/// call.
+/// Checks the `wsu:Timestamp` (first, as a WS-Security stack does), verifies the assertions
+/// for `needs` and that the signing NCP is the TLS peer; records the call.
 fn verify(
     st: &SimState,
     peer: &Peer,
@@ -446,17 +446,29 @@ fn verify(
     needs: Transaction,
     operation: &'static str,
 ) -> Result<VerifiedCaller, Response> {
-    let caller =
-        security::verify_assertions(&req.envelope, &st.trust, &st.policy, Utc::now(), needs)
-            .map_err(|e| {
-                let f = Fault::sender(e.message())
-                    .with_subcode(soap::fault::QName::wsse("InvalidSecurity"))
-                    .with_ehdsi(
-                        EhdsiError::from_code(e.ehdsi_code())
-                            .unwrap_or(EhdsiError::ErrorSecGeneric),
-                    );
-                fault(Some(req), &f)
-            })?;
+    let now = st.now();
+    let timestamp_refused = |e: &wss::TimestampFault| {
+        // A WS-Security refusal, before any eHDSI processing: no eHDSI code in the detail.
+        let f = Fault::sender(e.reason()).with_subcode(soap::fault::QName::wsse(e.subcode()));
+        fault(Some(req), &f)
+    };
+    let timestamp = match wss::check_timestamp(&req.envelope, now) {
+        Ok(t) => Ok(t),
+        // No security header at all means no assertions either: the eHDSI check below refuses
+        // that in eHDSI terms.
+        Err(e @ wss::TimestampFault::NoSecurityHeader) => Err(e),
+        Err(e) => return Err(timestamp_refused(&e)),
+    };
+    let caller = security::verify_assertions(&req.envelope, &st.trust, &st.policy, now, needs)
+        .map_err(|e| {
+            let f = Fault::sender(e.message())
+                .with_subcode(soap::fault::QName::wsse("InvalidSecurity"))
+                .with_ehdsi(
+                    EhdsiError::from_code(e.ehdsi_code()).unwrap_or(EhdsiError::ErrorSecGeneric),
+                );
+            fault(Some(req), &f)
+        })?;
+    let timestamp = timestamp.map_err(|e| timestamp_refused(&e))?;
     if peer.country != Some(caller.country) {
         let f = Fault::sender("the assertions were not signed by the NCP of the TLS connection")
             .with_subcode(soap::fault::QName::wsse("FailedAuthentication"))
@@ -481,6 +493,7 @@ fn verify(
             trc_patient: caller
                 .trc_patient()
                 .map(|p| PatientIdentifier::new(p.root.clone(), p.extension.clone())),
+            timestamp,
         });
     Ok(caller)
 }

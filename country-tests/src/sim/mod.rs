@@ -1,8 +1,10 @@
 //! A simulated foreign NCP: another country as country A, answering Sweden (country B) over
 //! SOAP 1.2 and mutual TLS as a real one would.
 //!
-//! It checks the signed HCP and TRC assertions with ncp-core's verifier against its own SAML
-//! trust list, that the signing NCP is the TLS peer, and that the request's patient is the TRC
+//! It checks the request's `wsu:Timestamp` as a strict WS-Security stack does ([`wss`]: missing
+//! or malformed -> `wsse:InvalidSecurity`, expired or from the future -> `wsse:MessageExpired`,
+//! by its own clock, which tests can set ahead or behind), the signed HCP and TRC assertions
+//! with ncp-core's verifier against its own SAML trust list, that the signing NCP is the TLS peer, and that the request's patient is the TRC
 //! assertion's; it answers XCPD (ITI-55), XCA (ITI-38/39) and XDR (ITI-41) with ncp-core's
 //! response builders, serving the eHDSI sample documents; and it records every call and every
 //! eDispensation or discard it received, so tests can assert what was sent.
@@ -12,10 +14,12 @@
 
 mod handlers;
 mod listener;
+pub mod wss;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -235,6 +239,8 @@ pub struct CallRecord {
     pub peer_country: Option<CountryCode>,
     /// The patient of the TRC assertion, when there was one.
     pub trc_patient: Option<PatientIdentifier>,
+    /// The request's `wsu:Timestamp` (checked before the assertions).
+    pub timestamp: wss::ReceivedTimestamp,
 }
 
 /// An eDispensation or discard the simulated NCP accepted.
@@ -278,9 +284,17 @@ struct SimState {
     transfer: Transfer,
     calls: Mutex<Vec<CallRecord>>,
     received: Mutex<Vec<ReceivedDispensation>>,
+    /// How far this NCP's clock is ahead of the real one (negative: behind), in milliseconds.
+    clock_offset_ms: AtomicI64,
 }
 
 impl SimState {
+    /// This NCP's clock.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            + chrono::Duration::milliseconds(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
     fn patient(&self, id: &PatientIdentifier) -> Option<&SimPatient> {
         self.patients.iter().find(|p| &p.id == id)
     }
@@ -369,6 +383,7 @@ impl ForeignNcpSim {
             transfer: cfg.retrieve_transfer,
             calls: Mutex::new(Vec::new()),
             received: Mutex::new(Vec::new()),
+            clock_offset_ms: AtomicI64::new(0),
         });
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
@@ -466,6 +481,14 @@ impl RunningForeignNcp {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(patient.clone(), b);
+    }
+
+    /// Sets this NCP's clock `offset` ahead of the real one (negative: behind), as a peer whose
+    /// clock is not synchronised: it judges Timestamps and assertion lifetimes by it.
+    pub fn set_clock_offset(&self, offset: chrono::Duration) {
+        self.state
+            .clock_offset_ms
+            .store(offset.num_milliseconds(), Ordering::Relaxed);
     }
 
     /// The eDispensations and discards received and accepted, in order.

@@ -16,6 +16,7 @@
 //! saml_cert = "ncp-se-saml.pem"
 //! saml_key = "ncp-se-saml.key"
 //! timeout_ms = 20000
+//! timestamp_lifetime_secs = 300   # wsu:Timestamp Created..Expires of outgoing requests
 //!
 //! [country_b.user_token]
 //! issuer = "https://idp.example.se"
@@ -60,6 +61,9 @@ pub struct CountryBConfig {
     /// How long to wait for a foreign NCP, in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// How long after its creation an outgoing request's `wsu:Timestamp` expires, in seconds.
+    #[serde(default = "default_timestamp_lifetime_secs")]
+    pub timestamp_lifetime_secs: u64,
     /// The Swedish identity issuer whose user tokens the FHIR API accepts.
     pub user_token: UserTokenConfig,
     /// The country directory.
@@ -69,6 +73,10 @@ pub struct CountryBConfig {
 
 fn default_timeout_ms() -> u64 {
     20_000
+}
+
+fn default_timestamp_lifetime_secs() -> u64 {
+    crate::country_b::foreign_gateway::timestamp::DEFAULT_LIFETIME.as_secs()
 }
 
 /// `[country_b.user_token]`: who signs the user tokens, and how.
@@ -184,6 +192,10 @@ impl CountryBConfig {
         Duration::from_millis(self.timeout_ms)
     }
 
+    pub fn timestamp_lifetime(&self) -> Duration {
+        Duration::from_secs(self.timestamp_lifetime_secs)
+    }
+
     /// Makes relative paths relative to the configuration file's directory.
     pub fn resolve_paths(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| {
@@ -240,6 +252,15 @@ impl CountryBConfig {
             err(
                 "country_b.timeout_ms".into(),
                 format!("{} is outside 100..=300000 milliseconds", self.timeout_ms),
+            );
+        }
+        if !(10..=3600).contains(&self.timestamp_lifetime_secs) {
+            err(
+                "country_b.timestamp_lifetime_secs".into(),
+                format!(
+                    "{} is outside 10..=3600 seconds",
+                    self.timestamp_lifetime_secs
+                ),
             );
         }
         if self.user_token.issuer.trim().is_empty() {
@@ -371,6 +392,27 @@ services = [
         ] {
             assert!(keys.iter().any(|x| x == k), "{k} missing in {keys:?}");
         }
+    }
+
+    #[test]
+    fn the_timestamp_lifetime_defaults_to_five_minutes_and_is_bounded() {
+        let c = parse(GOOD);
+        assert_eq!(c.timestamp_lifetime(), Duration::from_secs(300));
+        let c = parse(&GOOD.replace(
+            "saml_key = \"s.key\"",
+            "saml_key = \"s.key\"\ntimestamp_lifetime_secs = 5",
+        ));
+        assert_eq!(c.timestamp_lifetime_secs, 5);
+        let keys: Vec<String> = c
+            .validate(CountryCode::SE)
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert!(
+            keys.iter()
+                .any(|k| k == "country_b.timestamp_lifetime_secs"),
+            "{keys:?}"
+        );
     }
 
     #[test]

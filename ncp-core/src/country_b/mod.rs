@@ -55,6 +55,7 @@ pub async fn open(config: &Config) -> Result<Option<Arc<api::CountryBApi>>, Stri
         saml_key,
         ncp: config.ncp.clone(),
         timeout: cb.timeout(),
+        timestamp_lifetime: cb.timestamp_lifetime(),
     })
     .map_err(|e| format!("country_b: {e}"))?;
     let tokens = token::TokenVerifier::new(

@@ -92,6 +92,7 @@ pub fn prepare(pki: &TestPki, data_dir: &Path) -> Result<SandboxFhir, SandboxErr
             saml_cert: pki.se_saml_cert.clone(),
             saml_key: pki.se_saml_key.clone(),
             timeout_ms: 20_000,
+            timestamp_lifetime_secs: super::foreign_gateway::timestamp::DEFAULT_LIFETIME.as_secs(),
             user_token: UserTokenConfig {
                 issuer: ISSUER.to_owned(),
                 audience: AUDIENCE.to_owned(),

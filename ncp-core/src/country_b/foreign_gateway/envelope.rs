@@ -1,12 +1,20 @@
 //! SOAP 1.2 for the initiating side: the request envelope (WS-Addressing headers and the
-//! `wsse:Security` header carrying the signed assertions) out, the foreign NCP's reply (plain or
-//! MTOM, a response body or a SOAP fault) in.
+//! `wsse:Security` header carrying the `wsu:Timestamp` and the signed assertions) out, the
+//! foreign NCP's reply (plain or MTOM, a response body or a SOAP fault) in.
+//!
+//! The headers are those OpenNCP's initiating gateway sends (its XCA client writes all of them
+//! itself): `wsa:Action` and `wsa:To` with `mustUnderstand`, `wsa:MessageID` (`urn:uuid:`),
+//! `wsa:ReplyTo` anonymous (ITI TF-2 Appendix V: synchronous answers), and `wsse:Security`
+//! *without* `mustUnderstand`: every NCP reads the assertions anyway, and a stack that has no
+//! WS-Security module engaged would otherwise answer `env:MustUnderstand` before looking at them.
 
 use crate::soap::addressing::{WSA_ANONYMOUS, WSA_NS};
 use crate::soap::fault::WSSE_NS;
 use crate::soap::mtom::{self, Attachment, HttpPayload};
 use crate::soap::xml::{self, child, children, text_of, Limits, XmlWriter};
 use crate::soap::{SOAP12_CONTENT_TYPE, SOAP12_NS};
+
+use super::timestamp::Timestamp;
 
 /// A request ready to be sent: the addressing headers, the assertions and the body.
 pub struct OutgoingRequest<'a> {
@@ -15,6 +23,8 @@ pub struct OutgoingRequest<'a> {
     pub message_id: &'a str,
     /// The endpoint address (`wsa:To`).
     pub to: &'a str,
+    /// The `wsu:Timestamp`, first in `wsse:Security`.
+    pub timestamp: Timestamp,
     /// Signed `saml2:Assertion` elements, in order (HCP identity first, then TRC).
     pub assertions: &'a [&'a str],
     /// The body element, standalone XML.
@@ -39,10 +49,19 @@ pub fn write_request_envelope(req: &OutgoingRequest<'_>) -> Vec<u8> {
     w.leaf("wsa:Address", &[], WSA_ANONYMOUS);
     w.close();
     w.leaf("wsa:To", &[("env:mustUnderstand", "true")], req.to);
-    w.open(
-        "wsse:Security",
-        &[("xmlns:wsse", WSSE_NS), ("env:mustUnderstand", "true")],
-    );
+    w.open("wsse:Security", &[("xmlns:wsse", WSSE_NS)]);
+    // The Timestamp's id only has to be unique in the message; the MessageID's UUID is.
+    let ts_id: String = "TS-"
+        .chars()
+        .chain(
+            req.message_id
+                .strip_prefix("urn:uuid:")
+                .unwrap_or(req.message_id)
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-'),
+        )
+        .collect();
+    req.timestamp.write(&mut w, &ts_id);
     for a in req.assertions {
         w.raw(a);
     }
@@ -199,6 +218,7 @@ fn read_fault(fault: roxmltree::Node<'_, '_>) -> ReceivedFault {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::country_b::foreign_gateway::timestamp::{xsd_date_time, WSU_NS};
     use crate::ihe::errors::EhdsiError;
     use crate::soap::{Fault, ResponseHeaders};
 
@@ -209,6 +229,9 @@ mod tests {
             action: "urn:ihe:iti:2007:CrossGatewayQuery",
             message_id: "urn:uuid:0b7e5e1c-3c1e-4f0e-9d6b-2a3f4c5d6e7f",
             to: "https://ncp.example/xca",
+            timestamp: Timestamp::now(
+                crate::country_b::foreign_gateway::timestamp::DEFAULT_LIFETIME,
+            ),
             assertions: &[],
             body,
             attachments: &[],
@@ -222,6 +245,40 @@ mod tests {
             Some(req.message_id)
         );
         assert_eq!(parsed.body_name.1, "Q");
+
+        // The headers as OpenNCP writes them, the Timestamp first in the security header.
+        let doc = roxmltree::Document::parse(std::str::from_utf8(&p.body).unwrap()).unwrap();
+        let header = child(doc.root_element(), SOAP12_NS, "Header").unwrap();
+        let must = |local: &'static str, ns: &'static str| {
+            child(header, ns, local)
+                .unwrap_or_else(|| panic!("no {local}"))
+                .attribute((SOAP12_NS, "mustUnderstand"))
+                .map(str::to_owned)
+        };
+        assert_eq!(must("Action", WSA_NS).as_deref(), Some("true"));
+        assert_eq!(must("To", WSA_NS).as_deref(), Some("true"));
+        assert_eq!(must("MessageID", WSA_NS), None);
+        assert_eq!(must("Security", WSSE_NS), None);
+        let reply_to = child(header, WSA_NS, "ReplyTo").unwrap();
+        assert_eq!(
+            child(reply_to, WSA_NS, "Address").map(text_of).as_deref(),
+            Some(WSA_ANONYMOUS)
+        );
+        let security = child(header, WSSE_NS, "Security").unwrap();
+        let first = security.children().find(|n| n.is_element()).unwrap();
+        assert!(first.has_tag_name((WSU_NS, "Timestamp")));
+        assert_eq!(
+            first.attribute((WSU_NS, "Id")),
+            Some("TS-0b7e5e1c-3c1e-4f0e-9d6b-2a3f4c5d6e7f")
+        );
+        assert_eq!(
+            child(first, WSU_NS, "Created").map(text_of),
+            Some(xsd_date_time(req.timestamp.created))
+        );
+        assert_eq!(
+            child(first, WSU_NS, "Expires").map(text_of),
+            Some(xsd_date_time(req.timestamp.expires))
+        );
     }
 
     #[test]

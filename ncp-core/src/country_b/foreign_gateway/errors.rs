@@ -60,14 +60,31 @@ pub fn classify_all(errors: &[(String, String)]) -> Option<GatewayError> {
         .map(|(_, e)| e)
 }
 
+/// The WS-Security fault subcode (WSS 1.1 §12) of a message refused for its `wsu:Timestamp`:
+/// expired, too old or created in the future by the foreign NCP's clock.
+pub const MESSAGE_EXPIRED: &str = "MessageExpired";
+
 /// The error for a SOAP fault: by its eHDSI code when it has one; else a `Receiver` fault means
 /// the foreign NCP failed (unavailable) and a `Sender` fault that it refused our message.
+///
+/// `wsse:MessageExpired` is told apart whatever the detail says (a generic security code at
+/// most): it is refused as `MessageExpired`, with a hint, since it almost always means that the
+/// two NCPs' clocks differ by more than the Timestamp's lifetime.
 pub fn from_fault(f: &ReceivedFault, http_status: u16) -> GatewayError {
     let reason = if f.reason.is_empty() {
         format!("SOAP fault {}", f.code)
     } else {
         f.reason.clone()
     };
+    if f.code == "Sender" && f.subcode.as_deref() == Some(MESSAGE_EXPIRED) {
+        return GatewayError::Refused {
+            code: MESSAGE_EXPIRED.to_owned(),
+            message: format!(
+                "{reason} (the request's wsu:Timestamp was refused: check that this server's \
+                 clock is synchronised, and the configured timestamp lifetime)"
+            ),
+        };
+    }
     match &f.detail_code {
         Some(code) => match classify(code, &reason) {
             GatewayError::Refused { .. } if f.code == "Receiver" => {
@@ -174,5 +191,25 @@ mod tests {
                 message: "bad".into()
             }
         );
+    }
+
+    #[test]
+    fn an_expired_message_is_told_apart_even_behind_a_generic_code() {
+        for detail_code in [None, Some("ERROR_SEC_GENERIC".to_owned())] {
+            let f = ReceivedFault {
+                code: "Sender".into(),
+                subcode: Some("MessageExpired".into()),
+                reason: "The message has expired".into(),
+                detail_code,
+            };
+            let e = from_fault(&f, 400);
+            assert!(
+                matches!(&e, GatewayError::Refused { code, message }
+                    if code == "MessageExpired" && message.starts_with("The message has expired")
+                        && message.contains("clock")),
+                "{e:?}"
+            );
+            assert_eq!(e.foreign_code(), Some("MessageExpired"));
+        }
     }
 }

@@ -4,8 +4,8 @@
 
 //!
 //! Layers: [`assertions`] (who the user is, in eHDSI terms), [`xcpd`], [`xca`] and [`xdr`] (the
-//! IHE messages, pure functions), [`envelope`] (SOAP 1.2, WS-Addressing, WS-Security),
-//! [`transport`] (HTTPS with mutual TLS) and [`errors`] (foreign error codes to
+//! IHE messages, pure functions), [`envelope`] (SOAP 1.2, WS-Addressing, WS-Security) with
+//! [`timestamp`] (the request's `wsu:Timestamp`), [`transport`] (HTTPS with mutual TLS) and [`errors`] (foreign error codes to
 //! [`GatewayError`]). [`ForeignGateway`] puts them together, one method per operation.
 //!
 //! Every foreign refusal comes back as a typed [`GatewayError`] whose text starts with the
@@ -16,6 +16,7 @@
 pub mod assertions;
 pub mod envelope;
 pub mod errors;
+pub mod timestamp;
 pub mod transport;
 pub mod xca;
 pub mod xcpd;
@@ -151,6 +152,9 @@ pub struct ForeignGatewayConfig {
     pub ncp: NcpIdentity,
     /// How long to wait for a foreign NCP's answer (connect, send and receive).
     pub timeout: Duration,
+    /// How long after its creation a request's `wsu:Timestamp` expires
+    /// ([`timestamp::DEFAULT_LIFETIME`] unless configured).
+    pub timestamp_lifetime: Duration,
 }
 
 impl ForeignGatewayConfig {
@@ -186,6 +190,7 @@ impl ForeignGatewayConfig {
             saml_key,
             ncp,
             timeout,
+            timestamp_lifetime: timestamp::DEFAULT_LIFETIME,
         })
     }
 }
@@ -197,6 +202,7 @@ pub struct ForeignGateway {
     ncp: NcpIdentity,
     issuer: String,
     limits: Limits,
+    timestamp_lifetime: Duration,
 }
 
 impl std::fmt::Debug for ForeignGateway {
@@ -224,6 +230,7 @@ impl ForeignGateway {
             saml_key: cfg.saml_key,
             ncp: cfg.ncp,
             limits,
+            timestamp_lifetime: cfg.timestamp_lifetime,
         })
     }
 
@@ -391,6 +398,7 @@ impl ForeignGateway {
             action: tx.request_action(),
             message_id: &message_id,
             to: url.as_str(),
+            timestamp: timestamp::Timestamp::now(self.timestamp_lifetime),
             assertions: &assertion_xml,
             body: &body,
             attachments: &attachments,
