@@ -6,7 +6,6 @@ mod country_a_support;
 
 mod country_a {
     use super::country_a_support::*;
-    use base64::Engine as _;
     use ncp_core::country_a::Outcome;
     use ncp_core::security::{
         issue_hcp_assertion, unsigned_hcp_assertion, HcpRole, Permission, SigningKey,
@@ -17,7 +16,6 @@ mod country_a {
     const XDW_OPEN: &str = "urn:ihe:iti:xdw:2011:eventCode:open";
     const XDW_CLOSED: &str = "urn:ihe:iti:xdw:2011:eventCode:closed";
     const EVENT_CODE_LIST: &str = "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4";
-    const UNIQUE_ID: &str = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab";
     const SUCCESS: &str = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success";
     const FAILURE: &str = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Failure";
 
@@ -63,13 +61,7 @@ mod country_a {
                         _ => {}
                     }
                 }
-                let unique_id = eo
-                    .children()
-                    .filter(|c| c.has_tag_name("ExternalIdentifier"))
-                    .find(|c| c.attribute("identificationScheme") == Some(UNIQUE_ID))
-                    .and_then(|c| c.attribute("value"))
-                    .unwrap_or("")
-                    .to_owned();
+                let unique_id = unique_id_of(eo);
                 Entry {
                     id: eo.attribute("id").unwrap_or("").to_owned(),
                     unique_id,
@@ -87,19 +79,6 @@ mod country_a {
             .iter()
             .find(|(s, _)| s == scheme)
             .map(|(_, c)| c.as_str())
-    }
-
-    fn status(xml: &str) -> String {
-        let doc = roxmltree::Document::parse(xml).expect("XML");
-        let root = doc.root_element();
-        root.attribute("status")
-            .or_else(|| {
-                root.descendants()
-                    .find(|n| n.has_tag_name("RegistryResponse"))
-                    .and_then(|n| n.attribute("status"))
-            })
-            .unwrap_or("")
-            .to_owned()
     }
 
     async fn list(env: &Env, root: &str, ext: &str) -> Reply {
@@ -291,7 +270,7 @@ mod country_a {
         let r = list(&env, PNR, "191212121212").await;
         assert_eq!(r.status, 200, "{}", r.text());
         let body = r.soap_body();
-        assert_eq!(status(&body), SUCCESS, "{body}");
+        assert_eq!(registry_status(&body), SUCCESS, "{body}");
         let es = entries(&body);
         let l3: Vec<&Entry> = es
             .iter()
@@ -389,7 +368,7 @@ mod country_a {
         for ext in ["194911023424", "198001010019"] {
             let r = list(&env, PNR, ext).await;
             let body = r.soap_body();
-            assert_eq!(status(&body), SUCCESS);
+            assert_eq!(registry_status(&body), SUCCESS);
             assert!(entries(&body).is_empty());
             assert_eq!(r.registry_errors(), ["1101"], "a warning, not a disclosure");
         }
@@ -411,31 +390,6 @@ mod country_a {
 
     // --- XCA retrieve ---------------------------------------------------------------------
 
-    fn documents(r: &Reply) -> Vec<(String, Vec<u8>)> {
-        let body = r.soap_body();
-        let doc = roxmltree::Document::parse(&body).expect("XML");
-        doc.descendants()
-            .filter(|n| n.has_tag_name("DocumentResponse"))
-            .map(|d| {
-                let text = |t: &str| {
-                    d.children()
-                        .find(|c| c.has_tag_name(t))
-                        .and_then(|c| c.text())
-                        .unwrap_or("")
-                        .to_owned()
-                };
-                let b64: String = text("Document")
-                    .chars()
-                    .filter(|c| !c.is_whitespace())
-                    .collect();
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .expect("inline base64");
-                (text("DocumentUniqueId"), bytes)
-            })
-            .collect()
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn xca_retrieves_l3_and_l1_eprescriptions() {
         let env = Env::start().await;
@@ -453,8 +407,8 @@ mod country_a {
             r.content_type.starts_with("application/soap+xml"),
             "plain asked, plain answered"
         );
-        assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
-        let docs = documents(&r);
+        assert_eq!(r.registry_status(), SUCCESS, "{}", r.text());
+        let docs = r.documents();
         assert_eq!(docs.len(), 2);
         let l3_doc = String::from_utf8(docs[0].1.clone()).expect("UTF-8");
         assert_eq!(docs[0].0, l3);
@@ -466,25 +420,7 @@ mod country_a {
         let l1_doc = String::from_utf8(docs[1].1.clone()).expect("UTF-8");
         assert!(l1_doc.contains("nonXMLBody"), "L1 carries the PDF");
 
-        let validator = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/conformance/validate-cda");
-        if validator.is_file() {
-            let path = env.dir.path().join("rx-p01-05-L3.xml");
-            std::fs::write(&path, &l3_doc).expect("write");
-            let out = std::process::Command::new("bash")
-                .arg(&validator)
-                .arg(&path)
-                .output()
-                .expect("validate-cda runs");
-            assert!(
-                out.status.success(),
-                "schematron errors:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        } else {
-            eprintln!("SKIPPED: ../shared/conformance/validate-cda not found; schematron validation not run");
-        }
+        validate_cda(env.dir.path(), &[("rx-p01-05-L3".to_owned(), l3_doc)]);
 
         // Another patient's TRC does not open this patient's documents.
         let xml = envelope(
@@ -493,8 +429,8 @@ mod country_a {
             &xca_retrieve_body(&[&l3]),
         );
         let r = env.post("EE", "/ncp/xca", &xml).await;
-        assert_eq!(status(&r.soap_body()), FAILURE);
-        assert!(documents(&r).is_empty());
+        assert_eq!(r.registry_status(), FAILURE);
+        assert!(r.documents().is_empty());
         assert_eq!(r.registry_errors(), ["ERROR_GENERIC_DOCUMENT_MISSING"]);
         env.stop().await;
     }
@@ -510,7 +446,7 @@ mod country_a {
         let a = assertions_for(&env, PNR, "191212121212");
         let r = xdr(&env, &a, "191212121212", &uid, FORMAT_DIS, &cda).await;
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
+        assert_eq!(r.registry_status(), SUCCESS, "{}", r.text());
         // Acknowledged once durably queued; the outbox worker delivers to NLL.
         let is_ours = |d: &serde_json::Value| d["identifier"].to_string().contains("ee-disp-1");
         let after = env.wait_for(rx, 1, is_ours).await;
@@ -524,7 +460,7 @@ mod country_a {
         // The same document again: acknowledged, recorded once.
         let a = assertions_for(&env, PNR, "191212121212");
         let r = xdr(&env, &a, "191212121212", &uid, FORMAT_DIS, &cda).await;
-        assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
+        assert_eq!(r.registry_status(), SUCCESS, "{}", r.text());
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         assert_eq!(env.dispensations(rx).await.len(), before + 1);
 
@@ -532,7 +468,7 @@ mod country_a {
         let (duid, dcda) = edispensation_discard("ee-disp-1", "191212121212", rx);
         let a = assertions_for(&env, PNR, "191212121212");
         let r = xdr(&env, &a, "191212121212", &duid, FORMAT_DISCARD, &dcda).await;
-        assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
+        assert_eq!(r.registry_status(), SUCCESS, "{}", r.text());
         let after = env
             .wait_for(rx, 1, |d| is_ours(d) && d["status"] == "entered-in-error")
             .await;
@@ -558,7 +494,7 @@ mod country_a {
             let (uid, cda) = edispensation(&format!("ee-{rx}"), "195804232378", rx);
             let a = assertions_for(&env, PNR, "195804232378");
             let r = xdr(&env, &a, "195804232378", &uid, FORMAT_DIS, &cda).await;
-            assert_eq!(status(&r.soap_body()), FAILURE, "{rx}: {}", r.text());
+            assert_eq!(r.registry_status(), FAILURE, "{rx}: {}", r.text());
             assert_eq!(r.registry_errors(), [code], "{rx}");
             assert_eq!(env.dispensations(rx).await.len(), before, "nothing in NLL");
         }
@@ -579,14 +515,14 @@ mod country_a {
         for _ in 0..2 {
             let a = assertions_for(&env, PNR, "191212121212");
             let r = xdr(&env, &a, "191212121212", &uid, FORMAT_DIS, &cda).await;
-            assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
+            assert_eq!(r.registry_status(), SUCCESS, "{}", r.text());
             // No waiting: NLL has it when the acknowledgement arrives, once.
             assert_eq!(env.dispensations(rx).await.len(), 1);
         }
         let (duid, dcda) = edispensation_discard("ee-sync-1", "191212121212", rx);
         let a = assertions_for(&env, PNR, "191212121212");
         let r = xdr(&env, &a, "191212121212", &duid, FORMAT_DISCARD, &dcda).await;
-        assert_eq!(status(&r.soap_body()), SUCCESS, "{}", r.text());
+        assert_eq!(r.registry_status(), SUCCESS, "{}", r.text());
         assert_eq!(env.dispensations(rx).await[0]["status"], "entered-in-error");
         env.stop().await;
     }
@@ -646,7 +582,7 @@ mod country_a {
         assert!(sims.set_faults("nll", failing));
         let r = list(&env, PNR, "191212121212").await;
         let body = r.soap_body();
-        assert_eq!(status(&body), FAILURE, "{body}");
+        assert_eq!(registry_status(&body), FAILURE, "{body}");
         assert_eq!(
             r.registry_errors(),
             ["4103"],

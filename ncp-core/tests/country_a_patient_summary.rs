@@ -6,13 +6,11 @@ mod country_a_support;
 
 mod patient_summary {
     use super::country_a_support::*;
-    use base64::Engine as _;
     use ncp_core::security::{HcpRole, Permission};
 
     const PS_CLASS: &str = "60591-5";
     const FORMAT_PS: &str = "urn:epSOS:ps:ps:2010";
     const FORMAT_PDF: &str = "urn:ihe:iti:xds-sd:pdf:2008";
-    const UNIQUE_ID: &str = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab";
     const CLASS_SCHEME: &str = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a";
     const FORMAT_SCHEME: &str = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d";
     const SUCCESS: &str = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success";
@@ -70,57 +68,16 @@ mod patient_summary {
                         .unwrap_or("")
                         .to_owned()
                 };
-                let unique_id = eo
-                    .children()
-                    .filter(|c| c.has_tag_name("ExternalIdentifier"))
-                    .find(|c| c.attribute("identificationScheme") == Some(UNIQUE_ID))
-                    .and_then(|c| c.attribute("value"))
-                    .unwrap_or("")
-                    .to_owned();
-                (unique_id, class(CLASS_SCHEME), class(FORMAT_SCHEME))
+                (unique_id_of(eo), class(CLASS_SCHEME), class(FORMAT_SCHEME))
             })
             .collect()
     }
 
-    fn status(r: &Reply) -> String {
-        let body = r.soap_body();
-        let doc = roxmltree::Document::parse(&body).expect("XML");
-        let root = doc.root_element();
-        root.attribute("status")
-            .or_else(|| {
-                root.descendants()
-                    .find(|n| n.has_tag_name("RegistryResponse"))
-                    .and_then(|n| n.attribute("status"))
-            })
-            .unwrap_or("")
-            .to_owned()
-    }
-
+    /// The retrieved documents as text.
     fn documents(r: &Reply) -> Vec<(String, String)> {
-        let body = r.soap_body();
-        let doc = roxmltree::Document::parse(&body).expect("XML");
-        doc.descendants()
-            .filter(|n| n.has_tag_name("DocumentResponse"))
-            .map(|d| {
-                let text = |t: &str| {
-                    d.children()
-                        .find(|c| c.has_tag_name(t))
-                        .and_then(|c| c.text())
-                        .unwrap_or("")
-                        .to_owned()
-                };
-                let b64: String = text("Document")
-                    .chars()
-                    .filter(|c| !c.is_whitespace())
-                    .collect();
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .expect("inline base64");
-                (
-                    text("DocumentUniqueId"),
-                    String::from_utf8(bytes).expect("UTF-8"),
-                )
-            })
+        r.documents()
+            .into_iter()
+            .map(|(id, bytes)| (id, String::from_utf8(bytes).expect("UTF-8")))
             .collect()
     }
 
@@ -137,7 +94,7 @@ mod patient_summary {
     async fn summary(env: &Env, ext: &str) -> (String, String) {
         let (l3, l1) = l3_l1(&list(env, ext).await);
         let r = retrieve(env, ext, &[&l3, &l1]).await;
-        assert_eq!(status(&r), SUCCESS, "{}", r.text());
+        assert_eq!(r.registry_status(), SUCCESS, "{}", r.text());
         let docs = documents(&r);
         assert_eq!(docs.len(), 2, "{}", r.text());
         assert_eq!(docs[0].0, l3);
@@ -154,34 +111,6 @@ mod patient_summary {
             .unwrap_or_default()
     }
 
-    /// Runs `../shared/conformance/validate-cda` on the documents; false when it is absent.
-    fn validate(env: &Env, docs: &[(String, String)]) -> bool {
-        let validator = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/conformance/validate-cda");
-        if !validator.is_file() {
-            eprintln!("SKIPPED: ../shared/conformance/validate-cda not found; schematron validation not run");
-            return false;
-        }
-        let mut paths = Vec::new();
-        for (name, xml) in docs {
-            let path = env.dir.path().join(format!("{name}.xml"));
-            std::fs::write(&path, xml).expect("write");
-            paths.push(path);
-        }
-        let out = std::process::Command::new("bash")
-            .arg(&validator)
-            .args(&paths)
-            .output()
-            .expect("validate-cda runs");
-        assert!(
-            out.status.success(),
-            "schematron errors:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        true
-    }
-
     fn pnr(key: &str) -> String {
         sweden_sim::patients()
             .iter()
@@ -194,7 +123,7 @@ mod patient_summary {
     async fn a_typical_patient_is_listed_as_l3_and_l1_and_retrieved() {
         let env = Env::start().await;
         let r = list(&env, &pnr("p01")).await;
-        assert_eq!(status(&r), SUCCESS, "{}", r.text());
+        assert_eq!(r.registry_status(), SUCCESS, "{}", r.text());
         assert!(r.registry_errors().is_empty(), "{}", r.text());
         let e = entries(&r);
         assert_eq!(e.len(), 2);
@@ -286,7 +215,7 @@ mod patient_summary {
         let env = Env::start().await;
         // p07 has no data at all; p03 opted out; p05 blocked the Patient Summary category.
         let none = list(&env, &pnr("p07")).await;
-        assert_eq!(status(&none), SUCCESS);
+        assert_eq!(none.registry_status(), SUCCESS);
         assert_eq!(none.registry_errors(), ["1102"], "{}", none.text());
         assert!(entries(&none).is_empty());
         assert_eq!(last_reason(&env), "unknown in NLL");
@@ -450,7 +379,7 @@ mod patient_summary {
             }
         }
         assert_eq!(docs.len(), 2 * 13);
-        validate(&env, &docs);
+        validate_cda(env.dir.path(), &docs);
         env.stop().await;
     }
 }

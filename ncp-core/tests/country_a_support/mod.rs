@@ -28,6 +28,9 @@ pub const PNR: &str = "1.2.752.129.2.1.3.1";
 pub const SAMN: &str = "1.2.752.129.2.1.3.3";
 pub const BRIDGE_HSA: &str = "SE2321000198-NCPTEST";
 
+/// The classification scheme of `XDSDocumentEntry.uniqueId`.
+pub const UNIQUE_ID_SCHEME: &str = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab";
+
 pub const XCPD_ACTION: &str = "urn:hl7-org:v3:PRPA_IN201305UV02:CrossGatewayPatientDiscovery";
 pub const XCA_QUERY_ACTION: &str = "urn:ihe:iti:2007:CrossGatewayQuery";
 pub const XCA_RETRIEVE_ACTION: &str = "urn:ihe:iti:2007:CrossGatewayRetrieve";
@@ -344,6 +347,37 @@ impl Reply {
             .map(str::to_owned)
     }
 
+    /// The ebRS status of the (plain) answer's SOAP body.
+    pub fn registry_status(&self) -> String {
+        registry_status(&self.soap_body())
+    }
+
+    /// `(DocumentUniqueId, decoded Document)` of every `DocumentResponse` of a retrieve answer.
+    pub fn documents(&self) -> Vec<(String, Vec<u8>)> {
+        let body = self.soap_body();
+        let doc = roxmltree::Document::parse(&body).expect("XML");
+        doc.descendants()
+            .filter(|n| n.has_tag_name("DocumentResponse"))
+            .map(|d| {
+                let text = |t: &str| {
+                    d.children()
+                        .find(|c| c.has_tag_name(t))
+                        .and_then(|c| c.text())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                let b64: String = text("Document")
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .expect("inline base64");
+                (text("DocumentUniqueId"), bytes)
+            })
+            .collect()
+    }
+
     /// `errorCode`s of every `RegistryError`.
     pub fn registry_errors(&self) -> Vec<String> {
         let text = self.text();
@@ -356,6 +390,61 @@ impl Reply {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// The ebRS status of an answer (the root's `status`, else its `RegistryResponse`'s).
+pub fn registry_status(xml: &str) -> String {
+    let doc = roxmltree::Document::parse(xml).expect("XML");
+    let root = doc.root_element();
+    root.attribute("status")
+        .or_else(|| {
+            root.descendants()
+                .find(|n| n.has_tag_name("RegistryResponse"))
+                .and_then(|n| n.attribute("status"))
+        })
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The `XDSDocumentEntry.uniqueId` of an `ExtrinsicObject` ("" when it has none).
+pub fn unique_id_of(eo: roxmltree::Node<'_, '_>) -> String {
+    eo.children()
+        .filter(|c| c.has_tag_name("ExternalIdentifier"))
+        .find(|c| c.attribute("identificationScheme") == Some(UNIQUE_ID_SCHEME))
+        .and_then(|c| c.attribute("value"))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// `../shared/conformance/validate-cda` over `docs` (`(file stem, CDA)`, written into `dir`),
+/// asserting zero schematron errors; `false` with a `SKIPPED:` line when `../shared` is absent.
+pub fn validate_cda(dir: &std::path::Path, docs: &[(String, String)]) -> bool {
+    let validator = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance/validate-cda");
+    if !validator.is_file() {
+        eprintln!(
+            "SKIPPED: ../shared/conformance/validate-cda not found; schematron validation not run"
+        );
+        return false;
+    }
+    let mut paths = Vec::new();
+    for (name, xml) in docs {
+        let path = dir.join(format!("{name}.xml"));
+        std::fs::write(&path, xml).expect("write");
+        paths.push(path);
+    }
+    let out = std::process::Command::new("bash")
+        .arg(&validator)
+        .args(&paths)
+        .output()
+        .expect("validate-cda runs");
+    assert!(
+        out.status.success(),
+        "schematron errors:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
 }
 
 /// A caller: the HCP identity assertion's claims.
