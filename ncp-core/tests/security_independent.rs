@@ -7,6 +7,12 @@
 
 mod security_support;
 
+/// The e2e tests' venv helper, shared by path (ncp-core cannot depend on the e2e-tests crate:
+/// that crate depends on ncp-core).
+#[allow(dead_code)]
+#[path = "../../tests/src/python.rs"]
+mod python;
+
 /// Named `security` so that `cargo test -p ncp-core security` selects these tests.
 mod security {
 
@@ -22,53 +28,15 @@ mod security {
         SignedAssertion, Transaction,
     };
 
-    const SIGNXML: &str = "signxml==5.2.0";
-
     /// The venv's python with signxml, or `None` (with the reason printed) when it cannot be set up.
     fn signxml_python() -> Option<&'static Path> {
         static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
         PYTHON
             .get_or_init(|| {
                 let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("signxml-venv");
-                let python = venv.join("bin").join("python");
-                let ready = |p: &Path| {
-                    Command::new(p)
-                        .args(["-c", "import signxml"])
-                        .output()
-                        .map(|o| o.status.success())
-                        .unwrap_or(false)
-                };
-                if ready(&python) {
-                    return Some(python);
-                }
-                let made = Command::new("python3")
-                    .args(["-m", "venv"])
-                    .arg(&venv)
-                    .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false);
-                if !made {
-                    eprintln!("SKIPPED signxml: `python3 -m venv` is not available");
-                    return None;
-                }
-                let installed = Command::new(&python)
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "-q",
-                        "--disable-pip-version-check",
-                        SIGNXML,
-                    ])
-                    .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false);
-                if installed && ready(&python) {
-                    Some(python)
-                } else {
-                    eprintln!("SKIPPED signxml: cannot install {SIGNXML} from PyPI (offline?)");
-                    None
-                }
+                let requirements = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/python/requirements-signxml.txt");
+                crate::python::python_venv(&venv, &requirements)
             })
             .as_deref()
     }

@@ -1,9 +1,13 @@
 //! The Python venvs the independent-client tests run their clients in.
+//!
+//! Only `std`: ncp-core's `security_independent` test includes this file by path for its signxml
+//! venv (it cannot depend on this crate, which depends on ncp-core).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `tests/python/`: the independent clients and their requirements files.
+/// `tests/python/`: the independent clients and their requirements files (of this crate only:
+/// where the file is included by path, `CARGO_MANIFEST_DIR` is the including crate's).
 pub fn python_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
 }
