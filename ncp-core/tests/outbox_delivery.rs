@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use ncp_core::outbox::{
     backoff, DeliveryResult, Item, Kind, Outbox, OutboxConfig, StorageBackend, WorkerConfig,
+    WorkerStats,
 };
 use serde_json::json;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 struct Backend {
@@ -89,6 +91,48 @@ where
     }
 }
 
+/// `outbox`'s worker on a task of its own, delivering with `deliver` until `stop`.
+fn spawn_worker<F, Fut>(
+    outbox: &Arc<Outbox>,
+    stop: &CancellationToken,
+    deliver: F,
+) -> JoinHandle<WorkerStats>
+where
+    F: Fn(Item) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = DeliveryResult> + Send + 'static,
+{
+    let (outbox, stop) = (Arc::clone(outbox), stop.clone());
+    tokio::spawn(async move { outbox.run_worker(deliver, stop).await })
+}
+
+/// A worker that notes every attempt (key and when) in `log` and answers with `answer`.
+fn spawn_logging_worker(
+    outbox: &Arc<Outbox>,
+    stop: &CancellationToken,
+    log: &Log,
+    answer: fn(&Item) -> DeliveryResult,
+) -> JoinHandle<WorkerStats> {
+    let log = Arc::clone(log);
+    spawn_worker(outbox, stop, move |item: Item| {
+        let log = Arc::clone(&log);
+        async move {
+            log.lock()
+                .expect("log")
+                .push((item.key.clone(), Instant::now()));
+            answer(&item)
+        }
+    })
+}
+
+/// Waits until `outbox` counts `n` delivered items.
+async fn wait_delivered(what: &str, outbox: &Arc<Outbox>, n: u64) {
+    wait_until(what, || {
+        let outbox = Arc::clone(outbox);
+        async move { outbox.counts().await.expect("counts").delivered == n }
+    })
+    .await;
+}
+
 async fn idempotent_and_durable(b: Backend) {
     let cfg = b.config(fast());
     let outbox = Outbox::open(&cfg).await.expect("open");
@@ -148,27 +192,16 @@ async fn idempotent_and_durable(b: Backend) {
     let seen: Arc<Mutex<Vec<Item>>> = Arc::default();
     let stop = CancellationToken::new();
     let worker = {
-        let (outbox, seen, stop) = (Arc::clone(&outbox), Arc::clone(&seen), stop.clone());
-        tokio::spawn(async move {
-            outbox
-                .run_worker(
-                    move |item: Item| {
-                        let seen = Arc::clone(&seen);
-                        async move {
-                            seen.lock().expect("seen").push(item);
-                            DeliveryResult::Delivered
-                        }
-                    },
-                    stop,
-                )
-                .await
+        let seen = Arc::clone(&seen);
+        spawn_worker(&outbox, &stop, move |item: Item| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock().expect("seen").push(item);
+                DeliveryResult::Delivered
+            }
         })
     };
-    wait_until("both delivered", || {
-        let outbox = Arc::clone(&outbox);
-        async move { outbox.counts().await.expect("counts").delivered == 2 }
-    })
-    .await;
+    wait_delivered("both delivered", &outbox, 2).await;
     stop.cancel();
     let stats = worker.await.expect("worker");
     assert_eq!(stats.delivered, 2);
@@ -198,30 +231,14 @@ async fn retries_with_backoff_then_delivers(b: Backend) {
         .expect("enqueue");
     let log: Log = Arc::default();
     let stop = CancellationToken::new();
-    let worker = {
-        let (outbox, log, stop) = (Arc::clone(&outbox), Arc::clone(&log), stop.clone());
-        tokio::spawn(async move {
-            outbox
-                .run_worker(
-                    move |item: Item| {
-                        let log = Arc::clone(&log);
-                        async move {
-                            log.lock()
-                                .expect("log")
-                                .push((item.key.clone(), Instant::now()));
-                            // NLL is down for the first two attempts.
-                            if item.attempts < 3 {
-                                DeliveryResult::RetryLater
-                            } else {
-                                DeliveryResult::Delivered
-                            }
-                        }
-                    },
-                    stop,
-                )
-                .await
-        })
-    };
+    let worker = spawn_logging_worker(&outbox, &stop, &log, |item| {
+        // NLL is down for the first two attempts.
+        if item.attempts < 3 {
+            DeliveryResult::RetryLater
+        } else {
+            DeliveryResult::Delivered
+        }
+    });
     // While NLL is down the item is reported as pending with its attempts.
     wait_until("first failure recorded", || {
         let outbox = Arc::clone(&outbox);
@@ -239,11 +256,7 @@ async fn retries_with_backoff_then_delivers(b: Backend) {
         }
     })
     .await;
-    wait_until("delivered", || {
-        let outbox = Arc::clone(&outbox);
-        async move { outbox.counts().await.expect("counts").delivered == 1 }
-    })
-    .await;
+    wait_delivered("delivered", &outbox, 1).await;
     stop.cancel();
     let stats = worker.await.expect("worker");
     assert_eq!((stats.retried, stats.delivered), (2, 1));
@@ -271,29 +284,13 @@ async fn rejected_items_are_kept_with_the_reason(b: Backend) {
         .expect("enqueue");
     let log: Log = Arc::default();
     let stop = CancellationToken::new();
-    let worker = {
-        let (outbox, log, stop) = (Arc::clone(&outbox), Arc::clone(&log), stop.clone());
-        tokio::spawn(async move {
-            outbox
-                .run_worker(
-                    move |item: Item| {
-                        let log = Arc::clone(&log);
-                        async move {
-                            log.lock()
-                                .expect("log")
-                                .push((item.key.clone(), Instant::now()));
-                            if item.key == "doc-bad" {
-                                DeliveryResult::Rejected("NLL 422: unknown prescription".into())
-                            } else {
-                                DeliveryResult::Delivered
-                            }
-                        }
-                    },
-                    stop,
-                )
-                .await
-        })
-    };
+    let worker = spawn_logging_worker(&outbox, &stop, &log, |item| {
+        if item.key == "doc-bad" {
+            DeliveryResult::Rejected("NLL 422: unknown prescription".into())
+        } else {
+            DeliveryResult::Delivered
+        }
+    });
     wait_until("both settled", || {
         let outbox = Arc::clone(&outbox);
         async move {
@@ -329,21 +326,14 @@ async fn expired_lease_is_reclaimed_after_a_crash(b: Backend) {
         .expect("enqueue");
     let claimed_at: Arc<Mutex<Option<Instant>>> = Arc::default();
     let dying = {
-        let (outbox, claimed_at) = (Arc::clone(&crashed), Arc::clone(&claimed_at));
-        tokio::spawn(async move {
-            outbox
-                .run_worker(
-                    move |_item: Item| {
-                        let claimed_at = Arc::clone(&claimed_at);
-                        async move {
-                            *claimed_at.lock().expect("t") = Some(Instant::now());
-                            // Hangs in NLL; the process dies before it answers.
-                            std::future::pending::<DeliveryResult>().await
-                        }
-                    },
-                    CancellationToken::new(),
-                )
-                .await
+        let claimed_at = Arc::clone(&claimed_at);
+        spawn_worker(&crashed, &CancellationToken::new(), move |_item: Item| {
+            let claimed_at = Arc::clone(&claimed_at);
+            async move {
+                *claimed_at.lock().expect("t") = Some(Instant::now());
+                // Hangs in NLL; the process dies before it answers.
+                std::future::pending::<DeliveryResult>().await
+            }
         })
     };
     wait_until("claimed", || {
@@ -361,30 +351,8 @@ async fn expired_lease_is_reclaimed_after_a_crash(b: Backend) {
     let survivor = Arc::new(Outbox::open(&cfg).await.expect("open"));
     let log: Log = Arc::default();
     let stop = CancellationToken::new();
-    let worker = {
-        let (outbox, log, stop) = (Arc::clone(&survivor), Arc::clone(&log), stop.clone());
-        tokio::spawn(async move {
-            outbox
-                .run_worker(
-                    move |item: Item| {
-                        let log = Arc::clone(&log);
-                        async move {
-                            log.lock()
-                                .expect("log")
-                                .push((item.key.clone(), Instant::now()));
-                            DeliveryResult::Delivered
-                        }
-                    },
-                    stop,
-                )
-                .await
-        })
-    };
-    wait_until("redelivered", || {
-        let outbox = Arc::clone(&survivor);
-        async move { outbox.counts().await.expect("counts").delivered == 1 }
-    })
-    .await;
+    let worker = spawn_logging_worker(&survivor, &stop, &log, |_| DeliveryResult::Delivered);
+    wait_delivered("redelivered", &survivor, 1).await;
     stop.cancel();
     assert_eq!(worker.await.expect("worker").delivered, 1);
     let t = attempts_of(&log, "doc-c");
@@ -415,34 +383,23 @@ async fn two_workers_never_deliver_the_same_item_twice(b: Backend) {
     let deliveries: Arc<Mutex<HashMap<String, Vec<&'static str>>>> = Arc::default();
     let stop = CancellationToken::new();
     let mut workers = Vec::new();
-    for (name, outbox) in [("a", Arc::clone(&a)), ("b", Arc::clone(&bb))] {
-        let (deliveries, stop) = (Arc::clone(&deliveries), stop.clone());
-        workers.push(tokio::spawn(async move {
-            outbox
-                .run_worker(
-                    move |item: Item| {
-                        let deliveries = Arc::clone(&deliveries);
-                        async move {
-                            tokio::time::sleep(Duration::from_millis(3)).await;
-                            deliveries
-                                .lock()
-                                .expect("d")
-                                .entry(item.key)
-                                .or_default()
-                                .push(name);
-                            DeliveryResult::Delivered
-                        }
-                    },
-                    stop,
-                )
-                .await
+    for (name, outbox) in [("a", &a), ("b", &bb)] {
+        let deliveries = Arc::clone(&deliveries);
+        workers.push(spawn_worker(outbox, &stop, move |item: Item| {
+            let deliveries = Arc::clone(&deliveries);
+            async move {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                deliveries
+                    .lock()
+                    .expect("d")
+                    .entry(item.key)
+                    .or_default()
+                    .push(name);
+                DeliveryResult::Delivered
+            }
         }));
     }
-    wait_until("all delivered", || {
-        let a = Arc::clone(&a);
-        async move { a.counts().await.expect("counts").delivered == N as u64 }
-    })
-    .await;
+    wait_delivered("all delivered", &a, N as u64).await;
     stop.cancel();
     let mut total = 0;
     for w in workers {
