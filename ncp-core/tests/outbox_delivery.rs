@@ -133,38 +133,23 @@ async fn wait_delivered(what: &str, outbox: &Arc<Outbox>, n: u64) {
     .await;
 }
 
+/// Whether enqueueing took the item in as new (not already there under its key).
+async fn is_new(outbox: &Outbox, key: &str, kind: Kind, payload: serde_json::Value) -> bool {
+    outbox
+        .enqueue(key, kind, payload)
+        .await
+        .expect("enqueue")
+        .new
+}
+
 async fn idempotent_and_durable(b: Backend) {
     let cfg = b.config(fast());
     let outbox = Outbox::open(&cfg).await.expect("open");
-    assert!(
-        outbox
-            .enqueue("doc-1", Kind::Submit, dispense("d1"))
-            .await
-            .expect("enqueue")
-            .new
-    );
-    assert!(
-        !outbox
-            .enqueue("doc-1", Kind::Submit, dispense("d1"))
-            .await
-            .expect("enqueue")
-            .new
-    );
+    assert!(is_new(&outbox, "doc-1", Kind::Submit, dispense("d1")).await);
+    assert!(!is_new(&outbox, "doc-1", Kind::Submit, dispense("d1")).await);
     // Other content under the same key: still the first one is kept.
-    assert!(
-        !outbox
-            .enqueue("doc-1", Kind::Submit, dispense("other"))
-            .await
-            .expect("enqueue")
-            .new
-    );
-    assert!(
-        outbox
-            .enqueue("doc-2", Kind::Discard, dispense("d2"))
-            .await
-            .expect("enqueue")
-            .new
-    );
+    assert!(!is_new(&outbox, "doc-1", Kind::Submit, dispense("other")).await);
+    assert!(is_new(&outbox, "doc-2", Kind::Discard, dispense("d2")).await);
     assert!(outbox
         .enqueue("  ", Kind::Submit, dispense("x"))
         .await
@@ -213,13 +198,7 @@ async fn idempotent_and_durable(b: Backend) {
     assert!(outbox.pending().await.expect("pending").is_empty());
 
     // Enqueueing a delivered key again does not deliver it again.
-    assert!(
-        !outbox
-            .enqueue("doc-1", Kind::Submit, dispense("d1"))
-            .await
-            .expect("enqueue")
-            .new
-    );
+    assert!(!is_new(&outbox, "doc-1", Kind::Submit, dispense("d1")).await);
     assert!(outbox.pending().await.expect("pending").is_empty());
 }
 
