@@ -3,7 +3,7 @@
 use ncp_core::ihe::errors::EhdsiError;
 use ncp_core::ihe::xcpd::{
     build_response, hl7_ts, parse_query, Address, DiscoveryFailure, DiscoveryOutcome, Gender,
-    MatchedPatient, Responder, XcpdError, HL7_NS,
+    MatchedPatient, PatientDiscoveryQuery, Responder, XcpdError, HL7_NS,
 };
 use ncp_core::ihe::PatientIdentifier;
 use ncp_core::soap::{parse_request, Limits};
@@ -26,6 +26,48 @@ fn responder() -> Responder {
     }
 }
 
+/// The eHDSI query of the request fixture (a personnummer).
+fn query() -> PatientDiscoveryQuery {
+    parse_query(&body_of(include_str!("fixtures/ihe/xcpd_request.xml"))).unwrap()
+}
+
+/// The PRPA_IN201306UV02 answer to `q` with `outcome`, as text.
+fn answer(q: &PatientDiscoveryQuery, outcome: &DiscoveryOutcome) -> String {
+    String::from_utf8(build_response(q, outcome, &responder())).unwrap()
+}
+
+/// Path from `controlActProcess` to the code of a refusal's detected issue management.
+const ISSUE_MANAGEMENT_CODE: &[&str] = &[
+    "reasonOf",
+    "detectedIssueEvent",
+    "mitigatedBy",
+    "detectedIssueManagement",
+    "code",
+];
+
+/// Path from `controlActProcess` to the code of an answer that asks for more.
+const ORDER_REQUIRED_CODE: &[&str] = &[
+    "reasonOf",
+    "detectedIssueEvent",
+    "triggerFor",
+    "actOrderRequired",
+    "code",
+];
+
+/// The acknowledgement's `typeCode` (AA, AE) of an answer.
+fn ack_type(r: roxmltree::Node<'_, '_>) -> Option<String> {
+    attr(r, &["acknowledgement", "typeCode"], "code")
+}
+
+/// The acknowledgement detail's code (the eHDSI error) of an answer.
+fn ack_detail(r: roxmltree::Node<'_, '_>) -> Option<String> {
+    attr(
+        r,
+        &["acknowledgement", "acknowledgementDetail", "code"],
+        "code",
+    )
+}
+
 fn el<'a, 'i>(n: roxmltree::Node<'a, 'i>, path: &[&str]) -> Option<roxmltree::Node<'a, 'i>> {
     let mut cur = n;
     for p in path {
@@ -42,7 +84,7 @@ fn attr(n: roxmltree::Node<'_, '_>, path: &[&str], a: &str) -> Option<String> {
 
 #[test]
 fn parses_the_ehdsi_query_with_personnummer() {
-    let q = parse_query(&body_of(include_str!("fixtures/ihe/xcpd_request.xml"))).unwrap();
+    let q = query();
     assert_eq!(q.ids.len(), 1);
     assert_eq!(q.ids[0].root.as_str(), "1.2.752.129.2.1.3.1");
     assert_eq!(q.ids[0].extension, "191212121212");
@@ -72,7 +114,7 @@ fn parses_the_ehdsi_query_with_personnummer() {
 
 #[test]
 fn one_match_is_aa_ok_with_the_patient() {
-    let q = parse_query(&body_of(include_str!("fixtures/ihe/xcpd_request.xml"))).unwrap();
+    let q = query();
     let patient = MatchedPatient {
         ids: vec![PatientIdentifier::new(
             Oid::parse("1.2.752.129.2.1.3.1").unwrap(),
@@ -89,8 +131,7 @@ fn one_match_is_aa_ok_with_the_patient() {
             country: Some("SE".into()),
         }),
     };
-    let xml = build_response(&q, &DiscoveryOutcome::Match(patient), &responder());
-    let text = String::from_utf8(xml).unwrap();
+    let text = answer(&q, &DiscoveryOutcome::Match(patient));
     let doc = roxmltree::Document::parse(&text).unwrap();
     let r = doc.root_element();
     assert!(r.has_tag_name((HL7_NS, "PRPA_IN201306UV02")));
@@ -108,10 +149,7 @@ fn one_match_is_aa_ok_with_the_patient() {
         attr(r, &["creationTime"], "value").as_deref(),
         Some("19700101000000")
     );
-    assert_eq!(
-        attr(r, &["acknowledgement", "typeCode"], "code").as_deref(),
-        Some("AA")
-    );
+    assert_eq!(ack_type(r).as_deref(), Some("AA"));
     assert_eq!(
         attr(r, &["acknowledgement", "targetMessage", "id"], "extension").as_deref(),
         Some("4711")
@@ -212,41 +250,19 @@ fn one_match_is_aa_ok_with_the_patient() {
 
 #[test]
 fn no_match_is_aa_nf_with_error_pi_no_match() {
-    let q = parse_query(&body_of(include_str!("fixtures/ihe/xcpd_request.xml"))).unwrap();
-    let text =
-        String::from_utf8(build_response(&q, &DiscoveryOutcome::NoMatch, &responder())).unwrap();
+    let q = query();
+    let text = answer(&q, &DiscoveryOutcome::NoMatch);
     let doc = roxmltree::Document::parse(&text).unwrap();
     let r = doc.root_element();
-    assert_eq!(
-        attr(r, &["acknowledgement", "typeCode"], "code").as_deref(),
-        Some("AA")
-    );
-    assert_eq!(
-        attr(
-            r,
-            &["acknowledgement", "acknowledgementDetail", "code"],
-            "code"
-        )
-        .as_deref(),
-        Some("ERROR_PI_NO_MATCH")
-    );
+    assert_eq!(ack_type(r).as_deref(), Some("AA"));
+    assert_eq!(ack_detail(r).as_deref(), Some("ERROR_PI_NO_MATCH"));
     let cap = el(r, &["controlActProcess"]).unwrap();
     assert_eq!(
         attr(cap, &["queryAck", "queryResponseCode"], "code").as_deref(),
         Some("NF")
     );
     assert!(el(cap, &["subject"]).is_none());
-    let code = el(
-        cap,
-        &[
-            "reasonOf",
-            "detectedIssueEvent",
-            "mitigatedBy",
-            "detectedIssueManagement",
-            "code",
-        ],
-    )
-    .unwrap();
+    let code = el(cap, ISSUE_MANAGEMENT_CODE).unwrap();
     assert_eq!(code.attribute("code"), Some("AnswerNotAvailable"));
     assert_eq!(
         code.attribute("codeSystem"),
@@ -256,13 +272,8 @@ fn no_match_is_aa_nf_with_error_pi_no_match() {
 
 #[test]
 fn several_matches_ask_for_more_demographics_and_disclose_nobody() {
-    let q = parse_query(&body_of(include_str!("fixtures/ihe/xcpd_request.xml"))).unwrap();
-    let text = String::from_utf8(build_response(
-        &q,
-        &DiscoveryOutcome::MultipleMatches,
-        &responder(),
-    ))
-    .unwrap();
+    let q = query();
+    let text = answer(&q, &DiscoveryOutcome::MultipleMatches);
     let doc = roxmltree::Document::parse(&text).unwrap();
     let r = doc.root_element();
     let cap = el(r, &["controlActProcess"]).unwrap();
@@ -271,30 +282,12 @@ fn several_matches_ask_for_more_demographics_and_disclose_nobody() {
         attr(cap, &["queryAck", "queryResponseCode"], "code").as_deref(),
         Some("NF")
     );
-    let code = el(
-        cap,
-        &[
-            "reasonOf",
-            "detectedIssueEvent",
-            "triggerFor",
-            "actOrderRequired",
-            "code",
-        ],
-    )
-    .unwrap();
+    let code = el(cap, ORDER_REQUIRED_CODE).unwrap();
     assert_eq!(
         code.attribute("code"),
         Some("AdditionalDemographicsRequested")
     );
-    assert_eq!(
-        attr(
-            r,
-            &["acknowledgement", "acknowledgementDetail", "code"],
-            "code"
-        )
-        .as_deref(),
-        Some("ERROR_PI_MULTIPLE_MATCHES")
-    );
+    assert_eq!(ack_detail(r).as_deref(), Some("ERROR_PI_MULTIPLE_MATCHES"));
 }
 
 #[test]
@@ -308,20 +301,12 @@ fn demographics_only_query_is_refused_with_the_ehdsi_answer() {
     };
     assert!(q.ids.is_empty());
     let outcome = DiscoveryOutcome::Refused(DiscoveryFailure::demographics_only());
-    let text = String::from_utf8(build_response(&q, &outcome, &responder())).unwrap();
+    let text = answer(&q, &outcome);
     let doc = roxmltree::Document::parse(&text).unwrap();
     let r = doc.root_element();
+    assert_eq!(ack_type(r).as_deref(), Some("AE"));
     assert_eq!(
-        attr(r, &["acknowledgement", "typeCode"], "code").as_deref(),
-        Some("AE")
-    );
-    assert_eq!(
-        attr(
-            r,
-            &["acknowledgement", "acknowledgementDetail", "code"],
-            "code"
-        )
-        .as_deref(),
+        ack_detail(r).as_deref(),
         Some(EhdsiError::ErrorPiGeneric.code())
     );
     let cap = el(r, &["controlActProcess"]).unwrap();
@@ -329,17 +314,7 @@ fn demographics_only_query_is_refused_with_the_ehdsi_answer() {
         attr(cap, &["queryAck", "queryResponseCode"], "code").as_deref(),
         Some("AE")
     );
-    let code = el(
-        cap,
-        &[
-            "reasonOf",
-            "detectedIssueEvent",
-            "triggerFor",
-            "actOrderRequired",
-            "code",
-        ],
-    )
-    .unwrap();
+    let code = el(cap, ORDER_REQUIRED_CODE).unwrap();
     assert_eq!(code.attribute("code"), Some("DemographicsQueryNotAllowed"));
     assert_eq!(
         code.attribute("codeSystem"),
@@ -349,37 +324,16 @@ fn demographics_only_query_is_refused_with_the_ehdsi_answer() {
 
 #[test]
 fn refusal_for_consent_is_ae_with_the_code() {
-    let q = parse_query(&body_of(include_str!("fixtures/ihe/xcpd_request.xml"))).unwrap();
+    let q = query();
     let outcome =
         DiscoveryOutcome::Refused(DiscoveryFailure::insufficient_rights(EhdsiError::NoConsent));
-    let text = String::from_utf8(build_response(&q, &outcome, &responder())).unwrap();
+    let text = answer(&q, &outcome);
     let doc = roxmltree::Document::parse(&text).unwrap();
     let r = doc.root_element();
-    assert_eq!(
-        attr(r, &["acknowledgement", "typeCode"], "code").as_deref(),
-        Some("AE")
-    );
-    assert_eq!(
-        attr(
-            r,
-            &["acknowledgement", "acknowledgementDetail", "code"],
-            "code"
-        )
-        .as_deref(),
-        Some("4701")
-    );
+    assert_eq!(ack_type(r).as_deref(), Some("AE"));
+    assert_eq!(ack_detail(r).as_deref(), Some("4701"));
     let cap = el(r, &["controlActProcess"]).unwrap();
-    let code = el(
-        cap,
-        &[
-            "reasonOf",
-            "detectedIssueEvent",
-            "mitigatedBy",
-            "detectedIssueManagement",
-            "code",
-        ],
-    )
-    .unwrap();
+    let code = el(cap, ISSUE_MANAGEMENT_CODE).unwrap();
     assert_eq!(code.attribute("code"), Some("InsufficientRights"));
 }
 
@@ -408,27 +362,14 @@ fn malformed_queries_are_typed_errors() {
 
 #[test]
 fn wrong_receiver_is_ae_with_answer_not_available() {
-    let q = parse_query(&body_of(include_str!("fixtures/ihe/xcpd_request.xml"))).unwrap();
+    let q = query();
     let outcome = DiscoveryOutcome::Refused(DiscoveryFailure::wrong_receiver());
-    let text = String::from_utf8(build_response(&q, &outcome, &responder())).unwrap();
+    let text = answer(&q, &outcome);
     let doc = roxmltree::Document::parse(&text).unwrap();
     let r = doc.root_element();
-    assert_eq!(
-        attr(r, &["acknowledgement", "typeCode"], "code").as_deref(),
-        Some("AE")
-    );
+    assert_eq!(ack_type(r).as_deref(), Some("AE"));
     let cap = el(r, &["controlActProcess"]).unwrap();
     assert!(el(cap, &["subject"]).is_none());
-    let code = el(
-        cap,
-        &[
-            "reasonOf",
-            "detectedIssueEvent",
-            "mitigatedBy",
-            "detectedIssueManagement",
-            "code",
-        ],
-    )
-    .unwrap();
+    let code = el(cap, ISSUE_MANAGEMENT_CODE).unwrap();
     assert_eq!(code.attribute("code"), Some("AnswerNotAvailable"));
 }
