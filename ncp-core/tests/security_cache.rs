@@ -10,9 +10,9 @@ mod security {
     use crate::security_support::*;
     use chrono::{DateTime, Duration, Utc};
     use ncp_core::security::{
-        verify_assertions, verify_assertions_cached, AssertionKind, AssertionPolicy, Permission,
-        SecurityError, SignatureFailure, SigningTrust, Transaction, VerificationCache,
-        VerifiedCaller,
+        verify_assertions, verify_assertions_cached, AssertionKind, AssertionPolicy, HcpClaims,
+        Permission, SecurityError, SignatureFailure, SignedAssertion, SigningTrust, Transaction,
+        VerificationCache, VerifiedCaller,
     };
 
     type Outcome = Result<VerifiedCaller, SecurityError>;
@@ -48,6 +48,31 @@ mod security {
         }
     }
 
+    /// A test PKI, an Estonian HCP assertion with `claims` and a TRC for it, both issued now,
+    /// and a cold cache.
+    struct Setup {
+        pki: TestPki,
+        now: DateTime<Utc>,
+        h: SignedAssertion,
+        t: SignedAssertion,
+        both: Both,
+    }
+
+    fn setup(claims: &HcpClaims) -> Setup {
+        let pki = TestPki::new();
+        let now = Utc::now();
+        let h = hcp(&pki.ee, claims, now);
+        let t = trc(&pki.ee, &h.id, now);
+        let both = Both::new(&pki);
+        Setup {
+            pki,
+            now,
+            h,
+            t,
+            both,
+        }
+    }
+
     fn sig_failure(e: SecurityError) -> (AssertionKind, SignatureFailure) {
         match e {
             SecurityError::Signature { kind, failure } => (kind, failure),
@@ -57,12 +82,10 @@ mod security {
 
     #[test]
     fn a_repeated_request_is_answered_from_the_cache_with_the_same_caller() {
-        let pki = TestPki::new();
-        let now = Utc::now();
-        let h = hcp(&pki.ee, &hcp_claims(), now);
-        let t = trc(&pki.ee, &h.id, now);
+        let Setup {
+            now, h, t, both, ..
+        } = setup(&hcp_claims());
         let env = envelope(&[&h.xml, &t.xml]);
-        let both = Both::new(&pki);
         assert!(both.cache.is_empty());
         let first = both
             .check(&env, now, Transaction::RetrievePrescriptions)
@@ -99,11 +122,13 @@ mod security {
 
     #[test]
     fn a_new_trc_for_a_known_hcp_assertion_is_verified_in_full() {
-        let pki = TestPki::new();
-        let now = Utc::now();
-        let h = hcp(&pki.ee, &hcp_claims(), now);
-        let t1 = trc(&pki.ee, &h.id, now);
-        let both = Both::new(&pki);
+        let Setup {
+            pki,
+            now,
+            h,
+            t: t1,
+            both,
+        } = setup(&hcp_claims());
         let needs = Transaction::RetrievePrescriptions;
         both.check(&envelope(&[&h.xml, &t1.xml]), now, needs)
             .unwrap();
@@ -136,11 +161,13 @@ mod security {
 
     #[test]
     fn tampered_or_wrapped_variants_of_a_cached_assertion_are_refused() {
-        let pki = TestPki::new();
-        let now = Utc::now();
-        let h = hcp(&pki.ee, &hcp_claims(), now);
-        let t = trc(&pki.ee, &h.id, now);
-        let both = Both::new(&pki);
+        let Setup {
+            pki,
+            now,
+            h,
+            t,
+            both,
+        } = setup(&hcp_claims());
         let needs = Transaction::FindPrescriptions;
         both.check(&envelope(&[&h.xml, &t.xml]), now, needs)
             .unwrap();
@@ -212,14 +239,12 @@ mod security {
 
     #[test]
     fn clock_policy_and_transaction_are_checked_on_every_hit() {
-        let pki = TestPki::new();
-        let now = Utc::now();
         let mut weak = hcp_claims();
         weak.permissions = [Permission::Prd006].into_iter().collect();
-        let h = hcp(&pki.ee, &weak, now);
-        let t = trc(&pki.ee, &h.id, now);
+        let Setup {
+            now, h, t, both, ..
+        } = setup(&weak);
         let env = envelope(&[&h.xml, &t.xml]);
-        let both = Both::new(&pki);
         both.check(&env, now, Transaction::IdentifyPatient).unwrap();
         assert_eq!(both.cache.len(), 2);
         // Permissions per transaction.
@@ -263,12 +288,14 @@ mod security {
 
     #[test]
     fn a_replaced_trust_list_forgets_what_was_verified() {
-        let pki = TestPki::new();
-        let now = Utc::now();
-        let h = hcp(&pki.ee, &hcp_claims(), now);
-        let t = trc(&pki.ee, &h.id, now);
+        let Setup {
+            pki,
+            now,
+            h,
+            t,
+            both,
+        } = setup(&hcp_claims());
         let env = envelope(&[&h.xml, &t.xml]);
-        let both = Both::new(&pki);
         both.check(&env, now, Transaction::FindPrescriptions)
             .unwrap();
         // EE is dropped from the list while the bridge runs: its cached assertions go with it.
