@@ -84,36 +84,15 @@ async fn bad_requests_are_operation_outcomes() {
         400,
     );
     assert_outcome(
-        &get_q(
-            &s.nll,
-            "MedicationRequest",
-            &[
-                ("patient.identifier", &token("p01")),
-                ("_include", "MedicationRequest:bogus"),
-            ],
-            &h,
-        )
-        .await,
+        &prescriptions_of(&s, "p01", &[("_include", "MedicationRequest:bogus")], &h).await,
         400,
     );
     assert_outcome(
-        &get_q(
-            &s.nll,
-            "MedicationRequest",
-            &[("patient.identifier", &token("p01")), ("status", "dormant")],
-            &h,
-        )
-        .await,
+        &prescriptions_of(&s, "p01", &[("status", "dormant")], &h).await,
         400,
     );
     assert_outcome(
-        &get_q(
-            &s.nll,
-            "MedicationRequest",
-            &[("patient.identifier", &token("p01")), ("_count", "x")],
-            &h,
-        )
-        .await,
+        &prescriptions_of(&s, "p01", &[("_count", "x")], &h).await,
         400,
     );
     assert_outcome(
@@ -144,13 +123,7 @@ async fn bad_requests_are_operation_outcomes() {
 async fn prescriptions_page_with_next_links() {
     let s = sims().await;
     let h = cross_border();
-    let r = get_q(
-        &s.nll,
-        "MedicationRequest",
-        &[("patient.identifier", &token("p08"))],
-        &h,
-    )
-    .await;
+    let r = prescriptions_of(&s, "p08", &[], &h).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["total"], 30);
     assert_eq!(matches(&r.body).len(), 20);
@@ -183,24 +156,9 @@ async fn prescriptions_page_with_next_links() {
         url = next_link(&r.body);
     }
     assert_eq!((pages, seen), (5, 30));
-    let r = get_q(
-        &s.nll,
-        "MedicationRequest",
-        &[("patient.identifier", &token("p08")), ("_count", "1000")],
-        &h,
-    )
-    .await;
+    let r = prescriptions_of(&s, "p08", &[("_count", "1000")], &h).await;
     assert_eq!(matches(&r.body).len(), 30);
-    let r = get_q(
-        &s.nll,
-        "MedicationRequest",
-        &[
-            ("patient.identifier", &token("p08")),
-            ("_getpagesoffset", "28"),
-        ],
-        &h,
-    )
-    .await;
+    let r = prescriptions_of(&s, "p08", &[("_getpagesoffset", "28")], &h).await;
     assert_eq!(matches(&r.body).len(), 2);
     s.shutdown().await;
 }
@@ -212,11 +170,10 @@ fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn includes_bring_medication_requester_and_subject() {
     let s = sims().await;
-    let r = get_q(
-        &s.nll,
-        "MedicationRequest",
+    let r = prescriptions_of(
+        &s,
+        "p01",
         &[
-            ("patient.identifier", &token("p01")),
             ("status", "active"),
             ("_include", "MedicationRequest:medication"),
             ("_include", "MedicationRequest:requester"),
@@ -237,13 +194,7 @@ async fn includes_bring_medication_requester_and_subject() {
     assert_eq!(citodon["ingredient"].as_array().unwrap().len(), 2);
     assert_eq!(citodon["form"]["coding"][0]["code"], "10219000");
     // Without _include, only matches.
-    let r = get_q(
-        &s.nll,
-        "MedicationRequest",
-        &[("patient.identifier", &token("p01"))],
-        &cross_border(),
-    )
-    .await;
+    let r = prescriptions_of(&s, "p01", &[], &cross_border()).await;
     assert!(entries(&r.body, "include").is_empty());
     // _id search with includes.
     let r = get_q(
@@ -272,32 +223,11 @@ async fn includes_bring_medication_requester_and_subject() {
 async fn status_filter_and_fully_dispensed() {
     let s = sims().await;
     let h = cross_border();
-    let all = get_q(
-        &s.nll,
-        "MedicationRequest",
-        &[("patient.identifier", &token("p02"))],
-        &h,
-    )
-    .await;
+    let all = prescriptions_of(&s, "p02", &[], &h).await;
     assert_eq!(matches(&all.body).len(), 4);
-    let active = get_q(
-        &s.nll,
-        "MedicationRequest",
-        &[("patient.identifier", &token("p02")), ("status", "active")],
-        &h,
-    )
-    .await;
+    let active = prescriptions_of(&s, "p02", &[("status", "active")], &h).await;
     assert_eq!(matches(&active.body).len(), 3);
-    let done = get_q(
-        &s.nll,
-        "MedicationRequest",
-        &[
-            ("patient.identifier", &token("p02")),
-            ("status", "completed"),
-        ],
-        &h,
-    )
-    .await;
+    let done = prescriptions_of(&s, "p02", &[("status", "completed")], &h).await;
     let done = matches(&done.body);
     assert_eq!(done.len(), 1);
     assert_eq!(remaining(done[0]), 0);

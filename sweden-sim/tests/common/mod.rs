@@ -90,6 +90,20 @@ pub async fn get_q(
     get(u.as_str(), headers).await
 }
 
+/// NLL's `MedicationRequest` search for synthetic patient `key` (by `patient.identifier`), with
+/// the further `query` parameters.
+pub async fn prescriptions_of(
+    s: &RunningSims,
+    key: &str,
+    query: &[(&str, &str)],
+    headers: &[(&'static str, String)],
+) -> Resp {
+    let patient = token(key);
+    let mut q = vec![("patient.identifier", patient.as_str())];
+    q.extend_from_slice(query);
+    get_q(&s.nll, "MedicationRequest", &q, headers).await
+}
+
 pub async fn post(url: &str, body: &Value, headers: &[(&'static str, String)]) -> Resp {
     send(
         http()
