@@ -130,13 +130,7 @@ async fn faults_from_the_start_configuration() {
     )
     .await
     .unwrap();
-    let r = get_q(
-        &s.ntk,
-        "Endpoint",
-        &[("organization.identifier", "SE2321000016-7001")],
-        &[],
-    )
-    .await;
+    let r = endpoints_of(&s, "SE2321000016-7001", &[]).await;
     assert_outcome(&r, 429);
     let names: Vec<String> = s.endpoints().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names.len(), 7);

@@ -87,7 +87,7 @@ async fn ntk_points_at_the_running_providers() {
     let s = sims().await;
     for (hsa, url) in &s.providers {
         let q = format!("urn:oid:1.2.752.129.2.1.4.1|{hsa}");
-        let r = get_q(&s.ntk, "Endpoint", &[("organization.identifier", &q)], &[]).await;
+        let r = endpoints_of(&s, &q, &[]).await;
         let eps = matches(&r.body);
         assert_eq!(eps.len(), 1);
         assert_eq!(eps[0]["address"], url.as_str());
@@ -103,45 +103,15 @@ async fn ntk_points_at_the_running_providers() {
         .await;
         assert_eq!(c.status, 200);
     }
-    let r = get_q(
-        &s.ntk,
-        "Endpoint",
-        &[("organization.identifier", "SE2321000057-7004")],
-        &[],
-    )
-    .await;
+    let r = endpoints_of(&s, "SE2321000057-7004", &[]).await;
     assert_eq!(matches(&r.body)[0]["status"], "off");
-    let r = get_q(
-        &s.ntk,
-        "Endpoint",
-        &[
-            ("organization.identifier", "SE2321000057-7004"),
-            ("status", "active"),
-        ],
-        &[],
-    )
-    .await;
+    let r = endpoints_of(&s, "SE2321000057-7004", &[("status", "active")]).await;
     assert_eq!(r.body["total"], 0);
     assert_outcome(
-        &get_q(
-            &s.ntk,
-            "Endpoint",
-            &[("organization.identifier", "1.2.752.129.2.1.3.1|SE123")],
-            &[],
-        )
-        .await,
+        &endpoints_of(&s, "1.2.752.129.2.1.3.1|SE123", &[]).await,
         400,
     );
-    assert_outcome(
-        &get_q(
-            &s.ntk,
-            "Endpoint",
-            &[("organization.identifier", "not-an-hsa-id")],
-            &[],
-        )
-        .await,
-        400,
-    );
+    assert_outcome(&endpoints_of(&s, "not-an-hsa-id", &[]).await, 400);
     s.shutdown().await;
 }
 
@@ -313,13 +283,7 @@ async fn bound_to_all_interfaces_advertises_loopback() {
     .await
     .unwrap();
     assert_eq!(s.nll.host_str(), Some("127.0.0.1"));
-    let r = get_q(
-        &s.ntk,
-        "Endpoint",
-        &[("organization.identifier", "SE2321000016-7001")],
-        &[],
-    )
-    .await;
+    let r = endpoints_of(&s, "SE2321000016-7001", &[]).await;
     assert!(matches(&r.body)[0]["address"]
         .as_str()
         .unwrap()

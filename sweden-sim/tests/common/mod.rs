@@ -104,6 +104,14 @@ pub async fn prescriptions_of(
     get_q(&s.nll, "MedicationRequest", &q, headers).await
 }
 
+/// NTK's `Endpoint` search for organisation `org` (by `organization.identifier`), with the
+/// further `query` parameters, no caller headers.
+pub async fn endpoints_of(s: &RunningSims, org: &str, query: &[(&str, &str)]) -> Resp {
+    let mut q = vec![("organization.identifier", org)];
+    q.extend_from_slice(query);
+    get_q(&s.ntk, "Endpoint", &q, &[]).await
+}
+
 pub async fn post(url: &str, body: &Value, headers: &[(&'static str, String)]) -> Resp {
     send(
         http()
