@@ -18,6 +18,13 @@ const SOAP_CT: &str = "application/soap+xml; charset=UTF-8";
 const SE_HCID: &str = "2.16.17.710.850.1000.990.1";
 const REPO: &str = "2.16.17.710.850.1000.990.1.2";
 
+/// The first element named `name` at or below `n`; panics when there is none.
+fn first<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: (&str, &str)) -> roxmltree::Node<'a, 'i> {
+    n.descendants()
+        .find(|c| c.has_tag_name(name))
+        .unwrap_or_else(|| panic!("no {}", name.1))
+}
+
 fn body_of(fixture: &str) -> Vec<u8> {
     parse_request(SOAP_CT, fixture.as_bytes(), &Limits::default())
         .unwrap()
@@ -224,10 +231,7 @@ fn query_response_has_full_metadata_and_the_l1_l3_pair() {
     ids.dedup();
     assert_eq!(ids.len(), n);
     // L1 is a transformation of L3.
-    let assoc = doc
-        .descendants()
-        .find(|n| n.has_tag_name((RIM_NS, "Association")))
-        .unwrap();
+    let assoc = first(doc.root(), (RIM_NS, "Association"));
     assert_eq!(
         assoc.attribute("associationType"),
         Some(codes::ASSOCIATION_XFRM)
@@ -257,10 +261,7 @@ fn not_dispensable_is_the_closed_workflow_code() {
     let text = String::from_utf8(build_query_response(&[e], &[], ReturnType::LeafClass)).unwrap();
     assert!(text.contains(codes::XDW_CLOSED));
     let doc = roxmltree::Document::parse(&text).unwrap();
-    let eo = doc
-        .descendants()
-        .find(|n| n.has_tag_name((RIM_NS, "ExtrinsicObject")))
-        .unwrap();
+    let eo = first(doc.root(), (RIM_NS, "ExtrinsicObject"));
     assert!(!metadata::read_eprescription(eo).unwrap().dispensable);
 }
 
@@ -275,10 +276,7 @@ fn no_eprescriptions_is_a_warning_with_success() {
         doc.root_element().attribute("status"),
         Some("urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success")
     );
-    let re = doc
-        .descendants()
-        .find(|n| n.has_tag_name((RS_NS, "RegistryError")))
-        .unwrap();
+    let re = first(doc.root(), (RS_NS, "RegistryError"));
     assert_eq!(re.attribute("errorCode"), Some("1101"));
     assert_eq!(re.attribute("severity"), Some(Severity::Warning.urn()));
     assert_eq!(
@@ -385,18 +383,12 @@ fn retrieve_response_as_mtom_round_trips_the_document() {
     let m = mtom::split(&http.content_type, &http.body, &Limits::default()).unwrap();
     let env = std::str::from_utf8(&m.root).unwrap();
     let doc = roxmltree::Document::parse(env).unwrap();
-    let rr = doc
-        .descendants()
-        .find(|n| n.has_tag_name((RS_NS, "RegistryResponse")))
-        .unwrap();
+    let rr = first(doc.root(), (RS_NS, "RegistryResponse"));
     assert_eq!(
         rr.attribute("status"),
         Some("urn:ihe:iti:2007:ResponseStatusType:PartialSuccess")
     );
-    let dr = doc
-        .descendants()
-        .find(|n| n.has_tag_name((XDSB_NS, "DocumentResponse")))
-        .unwrap();
+    let dr = first(doc.root(), (XDSB_NS, "DocumentResponse"));
     let field = |l: &str| {
         dr.children()
             .find(|c| c.has_tag_name((XDSB_NS, l)))
@@ -408,10 +400,7 @@ fn retrieve_response_as_mtom_round_trips_the_document() {
     assert_eq!(field("RepositoryUniqueId"), REPO);
     assert_eq!(field("DocumentUniqueId"), "1.2.752.129.2.1.2.99^rx-1001");
     assert_eq!(field("mimeType"), "text/xml");
-    let inc = dr
-        .descendants()
-        .find(|n| n.has_tag_name((XOP_NS, "Include")))
-        .unwrap();
+    let inc = first(dr, (XOP_NS, "Include"));
     let cid = mtom::cid_from_href(inc.attribute("href").unwrap()).unwrap();
     let part = m.attachments.iter().find(|a| a.content_id == cid).unwrap();
     assert_eq!(part.data, cda);
@@ -431,18 +420,12 @@ fn retrieve_response_inline_is_base64() {
     assert!(out.attachments.is_empty());
     let text = String::from_utf8(out.body).unwrap();
     let doc = roxmltree::Document::parse(&text).unwrap();
-    let d = doc
-        .descendants()
-        .find(|n| n.has_tag_name((XDSB_NS, "Document")))
-        .unwrap();
+    let d = first(doc.root(), (XDSB_NS, "Document"));
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(d.text().unwrap())
         .unwrap();
     assert_eq!(bytes, b"<ClinicalDocument/>");
-    let rr = doc
-        .descendants()
-        .find(|n| n.has_tag_name((RS_NS, "RegistryResponse")))
-        .unwrap();
+    let rr = first(doc.root(), (RS_NS, "RegistryResponse"));
     assert_eq!(
         rr.attribute("status"),
         Some("urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success")
