@@ -2,34 +2,13 @@
 //! answer, not ready with the reasons while the server is down, ready again once it is back
 //! (the probe reconnects), and not ready once the bridge is shutting down.
 
+#[path = "support/config_text.rs"]
+mod config_text;
 #[path = "support/pg.rs"]
 mod pg;
 
 use ncp_core::config::Config;
 use ncp_core::ops::health::Readiness;
-
-const CONFIG: &str = r#"
-[ncp]
-country = "SE"
-home_community_id = "1.2.752.129.2.1.99"
-document_root = "1.2.752.129.2.1.99.1"
-organization_name = "E-hälsomyndigheten"
-hsa_id = "SE2321000198-NCP1"
-
-[server]
-listen = "127.0.0.1:0"
-
-[tls]
-cert = "server.pem"
-key = "server.key"
-client_ca = ["ca.pem"]
-
-[national]
-nll = "http://127.0.0.1:9/nll/fhir"
-pdi = "http://127.0.0.1:9/pdi/fhir"
-ntk = "http://127.0.0.1:9/ntk/fhir"
-nsr = "http://127.0.0.1:9/nsr/fhir"
-"#;
 
 #[tokio::test]
 async fn ready_only_while_the_audit_store_and_the_outbox_answer() {
@@ -37,9 +16,14 @@ async fn ready_only_while_the_audit_store_and_the_outbox_answer() {
         return;
     };
     let url = cluster.create_database().await;
-    let text = format!(
-        "{CONFIG}\n[audit.backend]\nkind = \"postgres\"\nurl = \"{url}\"\n\n\
-         [outbox.backend]\nkind = \"postgres\"\nurl = \"{url}\"\n"
+    let text = config_text::minimal_config(
+        "server.pem",
+        "server.key",
+        "ca.pem",
+        &format!(
+            "\n[audit.backend]\nkind = \"postgres\"\nurl = \"{url}\"\n\n\
+             [outbox.backend]\nkind = \"postgres\"\nurl = \"{url}\"\n"
+        ),
     );
     let config = Config::parse(&text).expect("configuration");
     let ready = Readiness::open(&config).await.expect("probe connections");

@@ -2,6 +2,9 @@
 //! configuration are swapped together into the running bridge's handles (every clone of the
 //! `SigningTrust` sees the new list), and a broken file leaves both as they were.
 
+#[path = "support/config_text.rs"]
+mod config_text;
+
 use std::sync::Arc;
 
 use ncp_core::config::Config;
@@ -9,36 +12,11 @@ use ncp_core::ops::reload::{load_saml_trust, TrustReloader};
 use ncp_core::pki::TestPki;
 
 fn config(pki: &TestPki, saml: &std::path::Path) -> Config {
-    let text = format!(
-        r#"
-[ncp]
-country = "SE"
-home_community_id = "1.2.752.129.2.1.99"
-document_root = "1.2.752.129.2.1.99.1"
-organization_name = "E-hälsomyndigheten"
-hsa_id = "SE2321000198-NCP1"
-
-[server]
-listen = "127.0.0.1:0"
-
-[tls]
-cert = "{cert}"
-key = "{key}"
-client_ca = ["{ca}"]
-
-[national]
-nll = "http://127.0.0.1:9/nll/fhir"
-pdi = "http://127.0.0.1:9/pdi/fhir"
-ntk = "http://127.0.0.1:9/ntk/fhir"
-nsr = "http://127.0.0.1:9/nsr/fhir"
-
-[saml]
-trust = ["{saml}"]
-"#,
-        cert = pki.server_cert.display(),
-        key = pki.server_key.display(),
-        ca = pki.ca_cert.display(),
-        saml = saml.display(),
+    let text = config_text::minimal_config(
+        pki.server_cert.display(),
+        pki.server_key.display(),
+        pki.ca_cert.display(),
+        &format!("\n[saml]\ntrust = [\"{}\"]\n", saml.display()),
     );
     Config::parse(&text).expect("configuration")
 }
