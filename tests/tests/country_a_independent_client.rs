@@ -9,23 +9,14 @@
 //! The client runs in a venv under the target dir, made on first use; without PyPI the test
 //! prints `SKIPPED: ...` and passes.
 
-use std::path::{Path, PathBuf};
+mod ops_support;
+
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
-use e2e_tests::python::{python_dir, python_venv};
+use e2e_tests::python::python_dir;
 use e2e_tests::Sandbox;
-
-/// The venv's python with the client's requirements, or `None` (the reason printed).
-fn client_python() -> Option<&'static Path> {
-    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("country-a-client-venv");
-            python_venv(&venv, &python_dir().join("requirements.txt"))
-        })
-        .as_deref()
-}
+use ops_support::client_python;
 
 /// Whether `../shared` (the eHDSI schematrons) is next to the project.
 fn have_shared() -> bool {

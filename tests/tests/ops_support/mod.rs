@@ -1,6 +1,6 @@
-//! Shared by the operations e2e tests: the independent Python Country B client
-//! (`tests/python/country_a_client.py`) in the venv `country_a_independent_client.rs` makes,
-//! and running the `ncp` binary's other commands.
+//! Shared by the operations e2e tests and `country_a_independent_client.rs`: the venv of the
+//! independent Python Country B client (`tests/python/country_a_client.py`), running it, and
+//! running the `ncp` binary's other commands.
 
 #![allow(dead_code)]
 
