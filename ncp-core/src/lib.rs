@@ -15,6 +15,7 @@ pub mod bridge;
 pub mod config;
 pub mod country_a;
 pub mod country_b;
+pub(crate) mod db;
 pub mod endpoints;
 pub mod ihe;
 pub mod national_connector;

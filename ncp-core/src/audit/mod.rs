@@ -47,7 +47,6 @@ pub use atna::to_atna_xml;
 pub use record::{AuditRecord, EventType, Hcp, Ncp, ObjectRef, Outcome, GENESIS_HASH};
 
 pub(crate) use postgres::{connect as pg_connect, create_schema as pg_create_schema, PgClient};
-pub(crate) use sqlite::open_durable as sqlite_open_durable;
 
 use crate::security::{HcpRole, PatientRef};
 

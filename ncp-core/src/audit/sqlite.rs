@@ -36,19 +36,6 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 ";
 
-/// Opens a SQLite file with the durability settings every store here uses.
-pub(crate) fn open_durable(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // journal_mode answers with the mode it ended up in.
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(mode = %mode, "SQLite refused WAL; durability still holds with synchronous=FULL");
-    }
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    Ok(conn)
-}
-
 pub(crate) struct SqliteAudit {
     conn: Arc<Mutex<Connection>>,
     queue: Arc<Mutex<Queue>>,
@@ -188,7 +175,7 @@ impl SqliteAudit {
     pub(crate) async fn open(path: &Path) -> Result<Self> {
         let path = path.to_owned();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
-            let conn = open_durable(&path)?;
+            let conn = crate::db::open_sqlite(&path)?;
             conn.execute_batch(SCHEMA)?;
             Ok(conn)
         })

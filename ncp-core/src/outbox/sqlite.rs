@@ -55,7 +55,7 @@ impl SqliteOutbox {
     pub(crate) async fn open(path: &Path) -> Result<Self> {
         let path = path.to_owned();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
-            let conn = crate::audit::sqlite_open_durable(&path)?;
+            let conn = crate::db::open_sqlite(&path)?;
             conn.execute_batch(SCHEMA)?;
             Ok(conn)
         })
