@@ -235,6 +235,12 @@ pub fn error_response(e: &ServiceError) -> Response {
             fhir_json(S::UNPROCESSABLE_ENTITY, &oo)
         }
         ServiceError::Unprocessable(_) => outcome(S::UNPROCESSABLE_ENTITY, "processing", &text),
+        ServiceError::Store(_) => outcome(
+            S::SERVICE_UNAVAILABLE,
+            "transient",
+            "the bridge's database is unavailable, try again later",
+        ),
+        ServiceError::Conflict(_) => outcome(S::CONFLICT, "conflict", &text),
         ServiceError::Audit(_) => outcome(
             S::INTERNAL_SERVER_ERROR,
             "exception",

@@ -5,7 +5,7 @@
 //! - [`service`]: the business layer (roles, routing, CDA <-> FHIR, audit) over the
 //!   [`client::ForeignNcpClient`] trait; [`directory`] the country directory of
 //!   [`config::CountryBConfig`] (`[country_b]`); [`audit`], [`cache`], [`fhir`], [`patient_id`]
-//!   its parts.
+//!   its parts; [`store`] what of it outlives a restart (in the outbox's or audit's database).
 
 pub mod api;
 pub mod audit;
@@ -19,6 +19,7 @@ pub mod patient_id;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod service;
+pub mod store;
 pub mod token;
 
 use std::sync::Arc;
@@ -71,11 +72,24 @@ pub async fn open(config: &Config) -> Result<Option<Arc<api::CountryBApi>>, Stri
         )),
         None => None,
     };
-    let service = service::CountryB::new(
+    let mut service = service::CountryB::new(
         Arc::new(gateway),
         directory::CountryDirectory::new(cb.countries.clone()),
         audit::sink_of(log),
         config.ncp.clone(),
     );
+    // Dispensations and listed prescriptions go where the outbox lives (else the audit
+    // trail's database), so every replica sees them and they outlive a restart.
+    let backend = config
+        .outbox
+        .as_ref()
+        .map(|o| &o.backend)
+        .or(config.audit.as_ref().map(|a| &a.backend));
+    if let Some(b) = backend {
+        let store = store::CountryBStore::open(b)
+            .await
+            .map_err(|e| format!("country_b store: {e}"))?;
+        service = service.with_store(Arc::new(store));
+    }
     Ok(Some(Arc::new(api::CountryBApi { service, tokens })))
 }

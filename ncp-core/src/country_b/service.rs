@@ -25,6 +25,7 @@ use super::foreign_gateway::{
     GatewayError,
 };
 use super::patient_id::PatientKey;
+use super::store::{Claim, CountryBStore, Dispensation, Listed, StoreError};
 use super::token::{Operation, SwedishUser, TokenError};
 use crate::audit::{EventType, Ncp, ObjectRef};
 use crate::config::NcpIdentity;
@@ -68,6 +69,16 @@ pub enum ServiceError {
     Unprocessable(String),
     #[error("audit trail unavailable: {0}")]
     Audit(String),
+    /// The bridge's database (what survives a restart) cannot be read or written.
+    #[error("the bridge's database is unavailable: {0}")]
+    Store(String),
+    /// The request conflicts with one in progress.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+fn store_error(e: StoreError) -> ServiceError {
+    ServiceError::Store(e.to_string())
 }
 
 /// A search's resources (as Bundle entries) and the problems met on the way.
@@ -85,6 +96,9 @@ pub struct CountryB {
     identity: NcpIdentity,
     us: Ncp,
     cache: Cache,
+    /// Dispensations sent and prescriptions listed, for every replica and after a restart
+    /// (none: in memory only, as in the unit tests).
+    store: Option<Arc<CountryBStore>>,
 }
 
 /// How long fetched documents and sent dispensations stay reachable.
@@ -111,7 +125,14 @@ impl CountryB {
             identity,
             us,
             cache: Cache::new(CACHE_TTL, CACHE_ITEMS, CACHE_BYTES),
+            store: None,
         }
+    }
+
+    /// Keeps dispensations sent and prescriptions listed in `store` as well as in memory.
+    pub fn with_store(mut self, store: Arc<CountryBStore>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     pub fn directory(&self) -> &CountryDirectory {
@@ -375,6 +396,8 @@ impl CountryB {
         let mut seen = HashSet::new();
         let mut pdfs: Vec<Value> = Vec::new();
         let mut requests: Vec<usize> = Vec::new();
+        let mut listed: Vec<Listed> = Vec::new();
+        let patient_id = key.to_fhir_id().ok();
         for (r, xml) in docs {
             match r.format {
                 DocumentFormat::L1Pdf => match cda_fhir_transform::to_fhir::l1_to_binary(&xml) {
@@ -432,6 +455,18 @@ impl CountryB {
                                 },
                             );
                             requests.push(found.entries.len());
+                            if let Some(patient) = &patient_id {
+                                listed.push(Listed {
+                                    owner: ctx.user.hsa_id.as_str().to_owned(),
+                                    prescription: id.to_owned(),
+                                    country: key.country.to_string(),
+                                    patient: patient.clone(),
+                                    document_unique_id: r.document_unique_id.clone(),
+                                    repository_unique_id: r.repository_unique_id.clone(),
+                                    home_community_id: r.home_community_id.as_str().to_owned(),
+                                    pdf: None,
+                                });
+                            }
                             "match"
                         } else {
                             if t == "Binary" {
@@ -463,8 +498,18 @@ impl CountryB {
             let pdf_ref = format!("Binary/{}", pdfs[0]["id"].as_str().unwrap_or_default());
             for i in requests {
                 if let Some(mr) = found.entries[i].get_mut("resource") {
-                    mr["supportingInformation"] = json!([{ "reference": pdf_ref, "display": "ePrescription (PDF, as issued)" }]);
+                    mr["supportingInformation"] = pdf_link(&pdf_ref);
                 }
+            }
+            for l in &mut listed {
+                l.pdf = Some(pdf_ref.clone());
+            }
+        }
+        // Where each prescription came from, so that another replica (or this one after a
+        // restart) can retrieve it again when the user reads or dispenses it.
+        if let Some(store) = &self.store {
+            if let Err(e) = store.put_listed(listed).await {
+                tracing::warn!(error = %e, "listed prescriptions not stored: reachable on this replica only");
             }
         }
         Ok(found)
@@ -480,18 +525,108 @@ impl CountryB {
         ctx.user
             .check(Operation::ReadPrescriptions)
             .map_err(ServiceError::Forbidden)?;
-        match self.cache.get(&ctx.user.hsa_id, id) {
-            Some(Cached::Prescription {
-                request, patient, ..
-            }) => {
-                self.disclosed(ctx, &patient, format!("MedicationRequest/{id}"))
-                    .await?;
-                Ok(request)
-            }
-            _ => Err(ServiceError::NotFound(format!(
+        let (patient, request, _) = self.listed_prescription(ctx, id).await?;
+        self.disclosed(ctx, &patient, format!("MedicationRequest/{id}"))
+            .await?;
+        Ok(request)
+    }
+
+    /// A MedicationRequest this user listed, with its patient and the ePrescription Bundle it
+    /// is part of: from memory, or else retrieved again from the patient's country by the
+    /// document reference the store kept (another replica listed it, or before a restart).
+    async fn listed_prescription(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+    ) -> Result<(PatientKey, Value, Value), ServiceError> {
+        let not_listed = || {
+            ServiceError::NotFound(format!(
                 "MedicationRequest/{id} is not among the prescriptions you listed: search MedicationRequest?patient= first"
-            ))),
+            ))
+        };
+        if let Some(Cached::Prescription {
+            patient,
+            request,
+            bundle,
+        }) = self.cache.get(&ctx.user.hsa_id, id)
+        {
+            return Ok((patient, request, bundle));
         }
+        let Some(store) = &self.store else {
+            return Err(not_listed());
+        };
+        let Some(l) = store
+            .listed(ctx.user.hsa_id.as_str(), id)
+            .await
+            .map_err(store_error)?
+        else {
+            return Err(not_listed());
+        };
+        let corrupt =
+            |what: &str| ServiceError::Store(format!("unreadable {what} in a listed prescription"));
+        let key = PatientKey::parse(&l.patient).map_err(|_| corrupt("patient"))?;
+        let doc = DocumentRef {
+            home_community_id: Oid::parse(&l.home_community_id)
+                .map_err(|_| corrupt("home community id"))?,
+            document_unique_id: l.document_unique_id,
+            repository_unique_id: l.repository_unique_id,
+            class: DocumentClass::EPrescription,
+            format: DocumentFormat::L3,
+            title: None,
+            description: None,
+        };
+        let ncp = self.route(key.country, Service::Eprescription)?;
+        let retrieved = match self
+            .client
+            .retrieve(&ncp, &ctx.user.hcp_user(), &key.id, &doc)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                return Err(self
+                    .failed(ctx, EventType::DocumentRetrieve, &ncp, Some(&key.id), e)
+                    .await)
+            }
+        };
+        self.audit(
+            ctx,
+            EventType::DocumentRetrieve,
+            &ncp,
+            Some(&key.id),
+            vec![ObjectRef::Document(doc.document_unique_id.clone())],
+            None,
+        )
+        .await?;
+        let unreadable = |e: String| {
+            ServiceError::ForeignDocument(format!(
+                "{}: ePrescription {} retrieved again could not be read: {e}",
+                key.country, doc.document_unique_id
+            ))
+        };
+        let xml = String::from_utf8(retrieved.bytes).map_err(|e| unreadable(e.to_string()))?;
+        let bundle = cda_fhir_transform::to_fhir::eprescription_to_fhir(&xml)
+            .map_err(|e| unreadable(e.to_string()))?;
+        let Some(mut request) = bundle["entry"].as_array().and_then(|es| {
+            es.iter()
+                .map(|e| &e["resource"])
+                .find(|r| r["resourceType"] == "MedicationRequest" && r["id"] == id)
+                .cloned()
+        }) else {
+            return Err(not_listed());
+        };
+        if let Some(pdf) = &l.pdf {
+            request["supportingInformation"] = pdf_link(pdf);
+        }
+        self.cache.put(
+            &ctx.user.hsa_id,
+            id,
+            Cached::Prescription {
+                patient: key.clone(),
+                request: request.clone(),
+                bundle: bundle.clone(),
+            },
+        );
+        Ok((key, request, bundle))
     }
 
     /// A Binary (PDF or original CDA) this user fetched (a disclosure to the user: audited).
@@ -696,18 +831,7 @@ impl CountryB {
                 )
             })?;
         let mr_id = auth.rsplit('/').next().unwrap_or(auth);
-        let (key, request, source) = match self.cache.get(&ctx.user.hsa_id, mr_id) {
-            Some(Cached::Prescription {
-                patient,
-                request,
-                bundle,
-            }) => (patient, request, bundle),
-            _ => {
-                return Err(ServiceError::NotFound(format!(
-                    "MedicationRequest/{mr_id} is not among the prescriptions you listed: search MedicationRequest?patient= first"
-                )))
-            }
-        };
+        let (key, request, source) = self.listed_prescription(ctx, mr_id).await?;
         let ncp = self.route(key.country, Service::Edispensation)?;
         let dispense_id = uuid::Uuid::new_v4().to_string();
         let bundle = dispensation_bundle(&dispense_id, body, &request, &source, &ctx.user)?;
@@ -720,6 +844,24 @@ impl CountryB {
         self.submit_acknowledged(ctx, &ncp, &key, &cda, false, &dispense_id)
             .await?;
         let md = resource_of(&bundle, "MedicationDispense").unwrap_or_default();
+        // Sent and acknowledged: a failure to record it now must not make the pharmacy
+        // believe (and dispense) otherwise, so it is logged and the answer stays 201; the
+        // dispensation is then discardable on this replica until a restart.
+        if let (Some(store), Ok(patient)) = (&self.store, key.to_fhir_id()) {
+            let record = Dispensation {
+                id: dispense_id.clone(),
+                owner: ctx.user.hsa_id.as_str().to_owned(),
+                organisation: ctx.user.organisation_hsa_id.as_str().to_owned(),
+                country: key.country.to_string(),
+                patient,
+                prescription: mr_id.to_owned(),
+                bundle: bundle.clone(),
+                discarded: false,
+            };
+            if let Err(e) = store.put_dispensation(&record).await {
+                tracing::error!(error = %e, "dispensation sent but not stored: discardable on this replica only");
+            }
+        }
         self.cache.put(
             &ctx.user.hsa_id,
             &dispense_id,
@@ -732,39 +874,90 @@ impl CountryB {
         Ok(md)
     }
 
+    /// Writes the discard of a dispensation from its Bundle and sends it; `Ok` when the
+    /// patient's country acknowledged it.
+    async fn send_discard(
+        &self,
+        ctx: &RequestCtx,
+        key: &PatientKey,
+        bundle: &Value,
+        id: &str,
+    ) -> Result<(), ServiceError> {
+        let ncp = self.route(key.country, Service::Edispensation)?;
+        let now = Utc::now().fixed_offset();
+        let cda = cda_fhir_transform::to_cda::edispensation_discard(
+            bundle,
+            &self.identity.cda_options(now),
+        )
+        .map_err(|e| ServiceError::Unprocessable(format!("no discard can be written: {e}")))?;
+        self.submit_acknowledged(ctx, &ncp, key, &cda, true, id)
+            .await
+    }
+
+    /// Ends a claimed discard in the store: done, or released for another try.
+    async fn release(&self, id: &str, discarded: bool) {
+        if let Some(store) = &self.store {
+            if let Err(e) = store.finish_discard(id, discarded).await {
+                tracing::error!(error = %e, discarded, "the end of a discard was not stored");
+            }
+        }
+    }
+
     /// Discards a dispensation this user sent: the eDispensation discard goes to the patient's
     /// country; `Ok` (the MedicationDispense, `entered-in-error`) only when acknowledged.
     pub async fn cancel(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ServiceError> {
         ctx.user
             .check(Operation::Dispense)
             .map_err(ServiceError::Forbidden)?;
-        let (key, mut bundle) = match self.cache.get(&ctx.user.hsa_id, id) {
-            Some(Cached::Dispensation {
-                patient,
-                bundle,
-                discarded: false,
-            }) => (patient, bundle),
-            Some(Cached::Dispensation { .. }) => {
-                return Err(ServiceError::BadRequest(format!(
-                    "MedicationDispense/{id} is already discarded"
-                )))
-            }
-            _ => {
-                return Err(ServiceError::NotFound(format!(
-                    "MedicationDispense/{id} is not among the dispensations you sent"
-                )))
-            }
+        let already =
+            || ServiceError::BadRequest(format!("MedicationDispense/{id} is already discarded"));
+        // The store decides (for every replica); memory only for what the store lacks.
+        let claim = match &self.store {
+            Some(s) => s
+                .claim_discard(ctx.user.hsa_id.as_str(), id)
+                .await
+                .map_err(store_error)?,
+            None => Claim::NotFound,
         };
-        let ncp = self.route(key.country, Service::Edispensation)?;
+        let (key, mut bundle, claimed) = match claim {
+            Claim::Claimed(d) => {
+                let key = PatientKey::parse(&d.patient).map_err(|_| {
+                    ServiceError::Store("unreadable patient in a stored dispensation".into())
+                });
+                match key {
+                    Ok(key) => (key, d.bundle, true),
+                    Err(e) => {
+                        self.release(id, false).await;
+                        return Err(e);
+                    }
+                }
+            }
+            Claim::AlreadyDiscarded => return Err(already()),
+            Claim::InProgress => {
+                return Err(ServiceError::Conflict(format!(
+                    "MedicationDispense/{id} is being discarded by another request: try again in a while"
+                )))
+            }
+            Claim::NotFound => match self.cache.get(&ctx.user.hsa_id, id) {
+                Some(Cached::Dispensation {
+                    patient,
+                    bundle,
+                    discarded: false,
+                }) => (patient, bundle, false),
+                Some(Cached::Dispensation { .. }) => return Err(already()),
+                _ => {
+                    return Err(ServiceError::NotFound(format!(
+                        "MedicationDispense/{id} is not among the dispensations you sent"
+                    )))
+                }
+            },
+        };
         set_dispense_status(&mut bundle, "entered-in-error");
-        let now = Utc::now().fixed_offset();
-        let cda = cda_fhir_transform::to_cda::edispensation_discard(
-            &bundle,
-            &self.identity.cda_options(now),
-        )
-        .map_err(|e| ServiceError::Unprocessable(format!("no discard can be written: {e}")))?;
-        self.submit_acknowledged(ctx, &ncp, &key, &cda, true, id)
-            .await?;
+        let sent = self.send_discard(ctx, &key, &bundle, id).await;
+        if claimed {
+            self.release(id, sent.is_ok()).await;
+        }
+        sent?;
         let md = resource_of(&bundle, "MedicationDispense").unwrap_or_default();
         self.cache.put(
             &ctx.user.hsa_id,
@@ -777,6 +970,11 @@ impl CountryB {
         );
         Ok(md)
     }
+}
+
+/// `MedicationRequest.supportingInformation` pointing at the prescription's L1 PDF.
+fn pdf_link(pdf_ref: &str) -> Value {
+    json!([{ "reference": pdf_ref, "display": "ePrescription (PDF, as issued)" }])
 }
 
 /// A FHIR id (`[A-Za-z0-9.-]{1,64}`) for a document unique id and a purpose.
