@@ -51,6 +51,8 @@ mod national_connector {
         _dir: tempfile::TempDir,
         pki: TestPki,
         audit: Arc<MemoryAudit>,
+        /// The endpoints the service runs over (its verified-assertion cache).
+        ep: Arc<CountryAEndpoints>,
         client: NationalConnectorClient<Channel>,
         stop: Option<tokio::sync::oneshot::Sender<()>>,
         task: Option<tokio::task::JoinHandle<()>>,
@@ -116,7 +118,8 @@ trust = [{ca:?}]
                 .expect("bind");
             let addr: SocketAddr = listener.local_addr().expect("addr");
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let svc = service(Arc::new(ep));
+            let ep = Arc::new(ep);
+            let svc = service(ep.clone());
             let task = tokio::spawn(async move {
                 tonic::transport::Server::builder()
                     .add_service(svc)
@@ -137,6 +140,7 @@ trust = [{ca:?}]
                 _dir: dir,
                 pki,
                 audit,
+                ep,
                 client,
                 stop: Some(stop),
                 task: Some(task),
@@ -675,6 +679,69 @@ trust = [{ca:?}]
         assert!(ev[..3].iter().all(|e| e.outcome == Outcome::Success));
         assert_eq!(ev[1].reason.as_deref(), Some("already recorded"));
         assert!(ev[3..].iter().all(|e| e.outcome == Outcome::Failure));
+        env.stop().await;
+    }
+
+    /// The gateway resends a session's assertions with every call: the second call is answered
+    /// from the endpoints' verified-assertion cache, and a tampered resend of the same
+    /// assertions (same IDs, changed content) is still refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resent_assertion_pair_comes_from_the_cache_and_a_tampered_resend_is_refused() {
+        let mut env = Env::start().await;
+        let (hcp, trc) = env.assertions(TOLVAN);
+        let list = |hcp: &[u8], trc: &[u8]| DocumentListRequest {
+            hcp_assertion: hcp.to_vec(),
+            trc_assertion: trc.to_vec(),
+            message_id: String::new(),
+            patient_id: Some(pid(TOLVAN)),
+        };
+        assert!(env.ep.verified.is_empty());
+        let first = env
+            .client
+            .get_ep_document_list(list(&hcp, &trc))
+            .await
+            .expect("first call accepted")
+            .into_inner();
+        assert_eq!(env.ep.verified.len(), 2, "both assertions remembered");
+        assert_eq!(env.ep.verified.hits(), 0);
+        let again = env
+            .client
+            .get_ep_document_list(list(&hcp, &trc))
+            .await
+            .expect("resent pair accepted")
+            .into_inner();
+        assert_eq!(again.documents.len(), first.documents.len());
+        assert!(!first.documents.is_empty());
+        assert_eq!(env.ep.verified.hits(), 2, "both assertions from the cache");
+
+        // The same assertion IDs with changed content: refused, not taken from the cache.
+        let tampered_hcp = String::from_utf8(hcp.clone())
+            .unwrap()
+            .replace("Mari Maasikas", "Mallory")
+            .into_bytes();
+        assert_ne!(tampered_hcp, hcp);
+        let s = env
+            .client
+            .get_ep_document_list(list(&tampered_hcp, &trc))
+            .await
+            .unwrap_err();
+        assert_refused(&s, Code::Unauthenticated, "4704");
+        let tampered_trc = String::from_utf8(trc.clone())
+            .unwrap()
+            .replace(TOLVAN, OTHER)
+            .into_bytes();
+        assert_ne!(tampered_trc, trc);
+        let s = env
+            .client
+            .get_ep_document_list(list(&hcp, &tampered_trc))
+            .await
+            .unwrap_err();
+        assert_refused(&s, Code::Unauthenticated, "4704");
+        // And the untouched pair still passes afterwards.
+        env.client
+            .get_ep_document_list(list(&hcp, &trc))
+            .await
+            .expect("the genuine pair is still accepted");
         env.stop().await;
     }
 

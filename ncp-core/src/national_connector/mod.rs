@@ -13,7 +13,9 @@
 //!
 //! Each call is a thin adapter like the SOAP endpoints of [`crate::endpoints`]: the HCP (and
 //! TRC) assertions the gateway received are put in a SOAP envelope ([`assertions_envelope`])
-//! and verified by [`security::verify_assertions`] for the transaction → the request's
+//! and verified by [`security::verify_assertions_cached`] for the transaction (with the
+//! verified-assertion cache the SOAP endpoints share, so a gateway resending a session's
+//! assertions pays for the signature checks once) → the request's
 //! patient must be the TRC assertion's → [`CountryA`](crate::country_a::CountryA) → the
 //! audit event, durably → the answer.
 //!
@@ -77,7 +79,8 @@ impl NationalConnector {
         NationalConnector { ep }
     }
 
-    /// Verifies the assertions for `needs` (the whole security layer, unchanged).
+    /// Verifies the assertions for `needs` (the whole security layer, unchanged), answering
+    /// assertions verified before from the endpoints' [`security::VerificationCache`].
     fn verify(
         &self,
         hcp: &[u8],
@@ -90,9 +93,10 @@ impl NationalConnector {
             status::security_status(&e)
         };
         let envelope = assertions_envelope(hcp, trc).map_err(refused)?;
-        security::verify_assertions(
+        security::verify_assertions_cached(
             &envelope,
             &self.ep.trust,
+            &self.ep.verified,
             &self.ep.policy,
             Utc::now(),
             needs,
