@@ -18,6 +18,9 @@ use ncp_core::pki::TestPki;
 use ncp_types::{CountryCode, Oid};
 use serde_json::{json, Value};
 
+#[path = "support/pg.rs"]
+mod pg;
+
 const EE_HCID: &str = "1.3.6.1.4.1.48336.1";
 /// The patient of the `epstore-1-1234-W8` sample.
 const ROOT: &str = "2.16.17.710.850.1000.990.1.1000";
@@ -31,12 +34,54 @@ struct Env {
     sim: RunningForeignNcp,
     addr: std::net::SocketAddr,
     issuer_key: String,
+    /// The configuration every replica of the bridge starts from.
+    toml: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// A running bridge: its address and how to stop it.
+struct Replica {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Replica {
+    async fn start(toml: &str) -> Replica {
+        let config = Config::parse(toml).expect("test configuration");
+        config.validate().expect("valid test configuration");
+        let bridge = Bridge::bind(config).await.expect("bridge binds");
+        let addr = bridge.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(bridge.run(async move {
+            let _ = stopped.await;
+        }));
+        Replica {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
 impl Env {
     async fn start(samples: &Path) -> Env {
+        Env::start_with(samples, None).await
+    }
+
+    /// With `[audit.backend]` as given (TOML), or the default SQLite file in the test's
+    /// directory.
+    async fn start_with(samples: &Path, audit_backend: Option<String>) -> Env {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
         let pki = TestPki::ensure(&dir.join("pki")).unwrap();
@@ -93,9 +138,7 @@ pdi = "http://127.0.0.1:9/pdi"
 ntk = "http://127.0.0.1:9/ntk"
 nsr = "http://127.0.0.1:9/nsr"
 
-[audit.backend]
-kind = "sqlite"
-path = {audit}
+{audit}
 
 [country_b]
 client_cert = {ccert}
@@ -130,7 +173,10 @@ services = [{{ service = "patient-identification", endpoint = "https://localhost
             cert = s(&pki.server_cert),
             key = s(&pki.server_key),
             ca = s(&pki.ca_cert),
-            audit = s(&dir.join("audit.sqlite")),
+            audit = audit_backend.unwrap_or_else(|| format!(
+                "[audit.backend]\nkind = \"sqlite\"\npath = {}",
+                s(&dir.join("audit.sqlite"))
+            )),
             ccert = s(&pki.se_client_cert),
             ckey = s(&pki.se_client_key),
             scert = s(&pki.se_saml_cert),
@@ -140,24 +186,50 @@ services = [{{ service = "patient-identification", endpoint = "https://localhost
             xca = sim.xca_url(),
             xdr = sim.xdr_url(),
         );
-        let config = Config::parse(&toml).expect("test configuration");
-        config.validate().expect("valid test configuration");
-        let bridge = Bridge::bind(config).await.expect("bridge binds");
-        let addr = bridge.local_addr();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(bridge.run(async move {
-            let _ = stopped.await;
-        }));
+        let first = Replica::start(&toml).await;
         Env {
             _dir: tmp,
             dir,
             pki,
             sim,
-            addr,
+            addr: first.addr,
             issuer_key: kp.serialize_pem(),
-            stop: Some(stop),
-            task: Some(task),
+            toml,
+            stop: first.stop,
+            task: first.task,
         }
+    }
+
+    /// Another bridge on the same configuration (and database), not yet the one addressed.
+    async fn replica(&self) -> Replica {
+        Replica::start(&self.toml).await
+    }
+
+    /// Addresses `other` from now on; the one addressed so far is handed back.
+    fn switch_to(&mut self, other: Replica) -> Replica {
+        let mut other = other;
+        let old = Replica {
+            addr: self.addr,
+            stop: self.stop.take(),
+            task: self.task.take(),
+        };
+        self.addr = other.addr;
+        self.stop = other.stop.take();
+        self.task = other.task.take();
+        old
+    }
+
+    /// Stops the bridge and starts a new one on the same configuration and database.
+    async fn restart(&mut self) {
+        Replica {
+            addr: self.addr,
+            stop: self.stop.take(),
+            task: self.task.take(),
+        }
+        .stop()
+        .await;
+        let fresh = self.replica().await;
+        self.switch_to(fresh);
     }
 
     async fn stop(mut self) {
@@ -659,5 +731,205 @@ async fn refusals_and_errors_from_abroad_are_operation_outcomes() {
         )
         .await;
     assert_eq!(s, 404, "{oo}");
+    env.stop().await;
+}
+
+/// Another pharmacist of the same pharmacy.
+fn colleague(c: &mut Value) {
+    c["sub"] = json!("SE2321000016-PH02");
+    c["name"] = json!("Cecilia Apotekare");
+}
+
+/// Lists the patient's prescriptions; the first MedicationRequest's id.
+async fn list_prescriptions(env: &Env, token: &str) -> String {
+    let (s, b) = env
+        .get(
+            token,
+            &format!("/MedicationRequest?patient=Patient/{PATIENT_ID}"),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    resources(&b, "MedicationRequest")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn cancel(env: &Env, token: &str, md_id: &str) -> (u16, Value) {
+    env.post(
+        token,
+        &format!("/MedicationDispense/{md_id}/$cancel"),
+        &json!({}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispensations_and_listed_prescriptions_survive_a_restart() {
+    let Some(samples) = country_tests::samples::samples_or_skip("country_b_fhir_api") else {
+        return;
+    };
+    let mut env = Env::start(&samples).await;
+    let pharmacist = env.token("pharmacist");
+    let mr_id = list_prescriptions(&env, &pharmacist).await;
+    let (s, md) = env
+        .post(&pharmacist, "/MedicationDispense", &dispense_body(&mr_id))
+        .await;
+    assert_eq!(s, 201, "{md}");
+    let md_id = md["id"].as_str().unwrap().to_owned();
+
+    env.restart().await;
+    let retrieves = |env: &Env| {
+        env.sim
+            .calls()
+            .iter()
+            .filter(|c| c.operation == "XCA retrieve")
+            .count()
+    };
+    let before = retrieves(&env);
+
+    // Only the pharmacist who dispensed may discard it (a colleague at the same pharmacy
+    // is told it is not among their dispensations, as for any other user).
+    let (s, oo) = cancel(&env, &env.token_with("pharmacist", colleague), &md_id).await;
+    assert_eq!(s, 404, "{oo}");
+    assert!(diagnostics(&oo).contains("not among the dispensations you sent"));
+    assert_eq!(env.sim.received_dispensations().len(), 1, "nothing sent");
+
+    // The dispenser discards it on the restarted bridge, once.
+    let (s, md) = cancel(&env, &pharmacist, &md_id).await;
+    assert_eq!(s, 200, "{md}");
+    assert_eq!(md["status"], "entered-in-error");
+    assert_eq!(md["id"], md_id.as_str());
+    let received = env.sim.received_dispensations();
+    assert_eq!(received.len(), 2);
+    assert!(received[1].discard);
+    let (s, oo) = cancel(&env, &pharmacist, &md_id).await;
+    assert_eq!(s, 400, "a second discard: {oo}");
+    assert!(diagnostics(&oo).contains("already discarded"), "{oo}");
+    assert_eq!(env.sim.received_dispensations().len(), 2);
+
+    // The prescription listed before the restart: read and dispensed without searching
+    // again (the bridge retrieves its document again from Estonia).
+    let (s, mr) = env
+        .get(&pharmacist, &format!("/MedicationRequest/{mr_id}"))
+        .await;
+    assert_eq!(s, 200, "{mr}");
+    assert_eq!(mr["id"], mr_id.as_str());
+    assert!(
+        mr["supportingInformation"][0]["reference"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("Binary/")),
+        "the PDF link is kept: {mr}"
+    );
+    assert_eq!(retrieves(&env), before + 1, "retrieved again, once");
+    let (s, md) = env
+        .post(&pharmacist, "/MedicationDispense", &dispense_body(&mr_id))
+        .await;
+    assert_eq!(s, 201, "{md}");
+    assert_eq!(retrieves(&env), before + 1, "then from memory");
+    let received = env.sim.received_dispensations();
+    assert_eq!(received.len(), 3);
+    assert!(!received[2].discard);
+    // The colleague never listed it.
+    let (s, _) = env
+        .post(
+            &env.token_with("pharmacist", colleague),
+            "/MedicationDispense",
+            &dispense_body(&mr_id),
+        )
+        .await;
+    assert_eq!(s, 404);
+    validate(&received.iter().map(|r| r.cda.clone()).collect::<Vec<_>>());
+
+    // At rest: the dispensations in full (their discard is written from them), but of a
+    // listed prescription only where it came from.
+    let db = rusqlite::Connection::open(env.dir.join("audit.sqlite")).unwrap();
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM country_b_dispensation", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 2);
+    let (owner, patient, doc): (String, String, String) = db
+        .query_row(
+            "SELECT owner, patient, document_unique_id FROM country_b_listed WHERE prescription = ?1",
+            [&mr_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (owner.as_str(), patient.as_str()),
+        ("SE2321000016-PH01", PATIENT_ID)
+    );
+    assert!(!doc.is_empty());
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgresql_share_dispensations() {
+    let Some(samples) = country_tests::samples::samples_or_skip("country_b_fhir_api") else {
+        return;
+    };
+    let Some(url) = pg::fresh_database().await else {
+        return;
+    };
+    let backend = format!("[audit.backend]\nkind = \"postgres\"\nurl = {url:?}");
+    let mut env = Env::start_with(&samples, Some(backend)).await;
+    let pharmacist = env.token("pharmacist");
+    // Replica A lists and dispenses.
+    let mr_id = list_prescriptions(&env, &pharmacist).await;
+    let (s, md) = env
+        .post(&pharmacist, "/MedicationDispense", &dispense_body(&mr_id))
+        .await;
+    assert_eq!(s, 201, "{md}");
+    let on_a = md["id"].as_str().unwrap().to_owned();
+
+    // Replica B: dispenses against what was listed on A, discards what A sent.
+    let b = env.replica().await;
+    let a = env.switch_to(b);
+    let (s, md) = env
+        .post(&pharmacist, "/MedicationDispense", &dispense_body(&mr_id))
+        .await;
+    assert_eq!(s, 201, "{md}");
+    let on_b = md["id"].as_str().unwrap().to_owned();
+    let (s, oo) = cancel(&env, &env.token_with("pharmacist", colleague), &on_a).await;
+    assert_eq!(s, 404, "{oo}");
+    let (s, md) = cancel(&env, &pharmacist, &on_a).await;
+    assert_eq!(s, 200, "{md}");
+    assert_eq!(md["status"], "entered-in-error");
+
+    // Back on A: what B discarded is discarded there too; what B sent, A discards.
+    let b = env.switch_to(a);
+    let (s, oo) = cancel(&env, &pharmacist, &on_a).await;
+    assert_eq!(s, 400, "{oo}");
+    assert!(diagnostics(&oo).contains("already discarded"), "{oo}");
+    let (s, md) = cancel(&env, &pharmacist, &on_b).await;
+    assert_eq!(s, 200, "{md}");
+    let received = env.sim.received_dispensations();
+    assert_eq!(
+        received.iter().map(|r| r.discard).collect::<Vec<_>>(),
+        [false, false, true, true]
+    );
+    // Both are in the shared database, discarded.
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let rows = client
+        .query(
+            "SELECT id, discarded_ms IS NOT NULL FROM country_b_dispensation ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut expected = vec![(on_a.clone(), true), (on_b.clone(), true)];
+    expected.sort();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, bool>(1)))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    b.stop().await;
     env.stop().await;
 }
