@@ -4,7 +4,9 @@
 //!   (exit status 3 when the chain is broken, 1 when the store cannot be read).
 //! - `ncp audit accesses --patient ID`: who accessed a patient's data (the patient's right to
 //!   know): organisation, country, role, time, what and how it ended.
-//! - `ncp audit kpi`: the eHDSI/eADC KPI counts per transaction type, country and outcome.
+//! - `ncp audit kpi`: the eHDSI/eADC KPI counts per transaction type, country and outcome, and
+//!   the requests refused before their caller was verified (`refused-unverified`, per TLS peer
+//!   country).
 //!
 //! The store is named by the bridge's configuration (`--config`, its `[audit]`), or directly
 //! (`--sqlite PATH`, `--postgres URL`). What these commands print goes to the operator's
@@ -225,6 +227,16 @@ async fn kpi(log: &AuditLog, period: Period) -> Result<Outcome, String> {
             k.country,
             k.outcome.code(),
             k.count
+        ));
+    }
+    // Requests refused before their caller was verified, per TLS peer country.
+    for r in log.refused_kpi(period).await.map_err(|e| e.to_string())? {
+        text.push_str(&format!(
+            "{}\t{}\t{}\t{}\n",
+            crate::audit::refusal::REFUSED_EVENT_TYPE,
+            r.country,
+            crate::audit::Outcome::MinorFailure.code(),
+            r.count
         ));
     }
     Ok(Outcome { text, ok: true })

@@ -12,6 +12,11 @@
 //!   rows does not break the chain: anchor [`VerifyReport::head`] elsewhere to detect that.
 //! - UPDATE and DELETE on the table are refused by triggers in both backends.
 //!
+//! Two kinds of record share the chain: a transaction served for a verified caller
+//! ([`AuditRecord`]) and a request refused before its caller was verified
+//! ([`RefusedRequest`], see [`refusal`] for what it keeps and why it keeps no patient data).
+//! `verify` checks both alike; the KPIs count refusals under `refused-unverified`.
+//!
 //! Nothing here logs record contents: patient ids, HCP names and reasons go to the audit
 //! trail only.
 //!
@@ -34,6 +39,7 @@
 pub mod atna;
 mod postgres;
 pub mod record;
+pub mod refusal;
 mod sqlite;
 
 use std::fmt;
@@ -45,6 +51,7 @@ use serde::{Deserialize, Serialize};
 
 pub use atna::to_atna_xml;
 pub use record::{AuditRecord, EventType, Hcp, Ncp, ObjectRef, Outcome, GENESIS_HASH};
+pub use refusal::{MemoryRefusals, RefusalClass, RefusalSink, RefusedRequest, TlsPeer};
 
 pub(crate) use postgres::{connect as pg_connect, create_schema as pg_create_schema, PgClient};
 
@@ -171,6 +178,14 @@ pub struct KpiCount {
     pub count: u64,
 }
 
+/// Requests refused before their caller was verified, from one TLS peer country.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RefusedCount {
+    /// The peer certificate's country, or `ZZ`.
+    pub country: String,
+    pub count: u64,
+}
+
 /// A stored row, as the backends hand it back.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredRow {
@@ -215,7 +230,28 @@ impl AuditLog {
         let round_trip = AuditRecord::from_canonical(&canonical.json)
             .and_then(|r| r.canonical().map_err(|e| e.to_string()))
             .map_err(AuditError::Unrepresentable)?;
-        if round_trip.json != canonical.json {
+        self.append_canonical(canonical, round_trip.json, record.event_type.code())
+            .await
+    }
+
+    /// Appends the record of a request refused before its caller was verified; durable when
+    /// this returns `Ok`.
+    pub async fn append_refusal(&self, refusal: &RefusedRequest) -> Result<AuditSeq> {
+        let canonical = refusal.canonical()?;
+        let round_trip = RefusedRequest::from_canonical(&canonical.json)
+            .and_then(|r| r.canonical().map_err(|e| e.to_string()))
+            .map_err(AuditError::Unrepresentable)?;
+        self.append_canonical(canonical, round_trip.json, refusal::REFUSED_EVENT_TYPE)
+            .await
+    }
+
+    async fn append_canonical(
+        &self,
+        canonical: record::Canonical,
+        round_trip: String,
+        event: &'static str,
+    ) -> Result<AuditSeq> {
+        if round_trip != canonical.json {
             return Err(AuditError::Unrepresentable(
                 "the record does not read back identically".into(),
             ));
@@ -226,15 +262,11 @@ impl AuditLog {
         };
         match seq {
             Ok(seq) => {
-                tracing::debug!(
-                    seq,
-                    event = record.event_type.code(),
-                    "audit record appended"
-                );
+                tracing::debug!(seq, event, "audit record appended");
                 Ok(AuditSeq(seq))
             }
             Err(e) => {
-                tracing::error!(error = %e, event = record.event_type.code(), "audit append failed");
+                tracing::error!(error = %e, event, "audit append failed");
                 Err(e)
             }
         }
@@ -308,16 +340,15 @@ impl AuditLog {
             .collect()
     }
 
-    /// KPI counts per transaction type, requesting country and outcome in `period`.
+    /// KPI counts per transaction type, requesting country and outcome in `period` (the
+    /// transactions of verified callers; see [`AuditLog::refused_kpi`] for the others).
     pub async fn kpi(&self, period: Period) -> Result<Vec<KpiCount>> {
-        let (from, to) = period.micros();
-        let rows = match &self.store {
-            Store::Sqlite(s) => s.kpi(from, to).await?,
-            Store::Postgres(s) => s.kpi(from, to).await?,
-        };
         let corrupt = |why: String| AuditError::Corrupt { seq: 0, why };
-        let mut out = rows
+        let mut out = self
+            .kpi_rows(period)
+            .await?
             .into_iter()
+            .filter(|(t, ..)| t != refusal::REFUSED_EVENT_TYPE)
             .map(|(t, c, o, n)| {
                 Ok(KpiCount {
                     event_type: EventType::from_code(&t)
@@ -332,6 +363,31 @@ impl AuditLog {
         out.sort();
         Ok(out)
     }
+
+    /// How many requests were refused before their caller was verified in `period`, per TLS
+    /// peer country (`ZZ` when the certificate names none).
+    pub async fn refused_kpi(&self, period: Period) -> Result<Vec<RefusedCount>> {
+        let mut out: Vec<RefusedCount> = self
+            .kpi_rows(period)
+            .await?
+            .into_iter()
+            .filter(|(t, ..)| t == refusal::REFUSED_EVENT_TYPE)
+            .map(|(_, country, _, n)| RefusedCount {
+                country,
+                count: u64::try_from(n).unwrap_or(0),
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn kpi_rows(&self, period: Period) -> Result<Vec<(String, String, String, i64)>> {
+        let (from, to) = period.micros();
+        match &self.store {
+            Store::Sqlite(s) => s.kpi(from, to).await,
+            Store::Postgres(s) => s.kpi(from, to).await,
+        }
+    }
 }
 
 /// Whether `row` is the valid successor of (`prev_seq`, `prev_hash`).
@@ -343,9 +399,12 @@ fn row_checks_out(row: &StoredRow, prev_seq: i64, prev_hash: &str) -> bool {
         return false;
     }
     // The index columns must say what the hashed record says.
-    match AuditRecord::from_canonical(&row.record)
-        .and_then(|r| r.canonical().map_err(|e| e.to_string()))
-    {
+    let canonical = match AuditRecord::from_canonical(&row.record) {
+        Ok(r) => r.canonical().map_err(|e| e.to_string()),
+        Err(_) => RefusedRequest::from_canonical(&row.record)
+            .and_then(|r| r.canonical().map_err(|e| e.to_string())),
+    };
+    match canonical {
         Ok(c) => c.json == row.record && c.index == row.index,
         Err(_) => false,
     }

@@ -6,14 +6,18 @@
 //! - `POST /ncp/xdr`: ITI-41 Provide and Register (eDispensation and its discard).
 //!
 //! Each request goes: body within `server.max_body_bytes` → [`soap::parse_request`] → the IHE
-//! body ([`crate::ihe`]) → [`security::verify_assertions`] for the transaction → the signing
+//! body ([`crate::ihe`]) → [`security::verify_assertions_cached`] for the transaction → the signing
 //! NCP must be the TLS peer (certificate `C=`) → for XCA and XDR the request's patient must be
 //! the TRC assertion's → [`CountryA`] → the audit event, durably → the response.
 //!
 //! Errors answer in the protocol's terms: a SOAP fault (with the eHDSI code in `env:Detail`) for
 //! a message that is not a readable transaction or whose assertions are refused; an XCPD
 //! acknowledgement (`AE`, or `NF` for no match) for patient discovery; a RegistryErrorList for
-//! XCA and XDR business errors. Nothing here logs patient identifiers, names or documents.
+//! XCA and XDR business errors.
+//!
+//! A request refused before its caller is verified (unreadable, assertions refused, signer not
+//! the TLS peer) is audited too, as a [`RefusedRequest`]: only the TLS peer, the endpoint, the
+//! refusal and the eHDSI code, never the request's claimed patient or HCP. Nothing here logs patient identifiers, names or documents.
 
 // The early answers (`Err(Response)`) are the responses themselves, built once per request.
 #![allow(clippy::result_large_err)]
@@ -31,6 +35,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use crate::app::AppState;
+use crate::audit::{
+    EventType, MemoryRefusals, Ncp, RefusalClass, RefusalSink, RefusedRequest, TlsPeer,
+};
 use crate::config::Config;
 use crate::country_a::{AuditEvent, AuditSink, CountryA, MemoryAudit};
 use crate::ihe::errors::EhdsiError;
@@ -49,6 +56,12 @@ pub struct CountryAEndpoints {
     pub verified: security::VerificationCache,
     pub policy: AssertionPolicy,
     pub audit: Arc<dyn AuditSink>,
+    /// Where requests refused before their caller was verified are audited: the same
+    /// hash-chained trail as `audit` when `[audit]` is configured (see
+    /// [`crate::audit::refusal`]).
+    pub refusals: Arc<dyn RefusalSink>,
+    /// Us, as the refusal records name the responding NCP.
+    pub responding: Ncp,
     pub limits: Limits,
 }
 
@@ -96,6 +109,11 @@ impl CountryAEndpoints {
             verified: security::VerificationCache::new(),
             policy,
             audit: Arc::new(MemoryAudit::new()),
+            refusals: Arc::new(MemoryRefusals::new()),
+            responding: Ncp {
+                country: config.ncp.country,
+                home_community_id: config.ncp.home_community_id.clone(),
+            },
             limits: Limits {
                 max_bytes: config.server.max_body_bytes,
                 ..Limits::default()
@@ -111,11 +129,12 @@ impl CountryAEndpoints {
             let log = crate::audit::AuditLog::open(a)
                 .await
                 .map_err(|e| EndpointsError(format!("audit.backend: {e}")))?;
-            let us = crate::audit::Ncp {
-                country: config.ncp.country,
-                home_community_id: config.ncp.home_community_id.clone(),
-            };
-            ep.audit = Arc::new(crate::country_a::AuditTrail::new(Arc::new(log), us));
+            let log = Arc::new(log);
+            ep.audit = Arc::new(crate::country_a::AuditTrail::new(
+                log.clone(),
+                ep.responding.clone(),
+            ));
+            ep.refusals = log;
         }
         if let Some(o) = &config.outbox {
             let outbox = crate::outbox::Outbox::open(o)
@@ -132,6 +151,10 @@ impl CountryAEndpoints {
     }
 }
 
+const XCPD: &str = "/ncp/xcpd";
+const XCA: &str = "/ncp/xca";
+const XDR: &str = "/ncp/xdr";
+
 /// `POST /ncp/xcpd`.
 pub async fn xcpd_endpoint(
     State(state): State<AppState>,
@@ -142,6 +165,8 @@ pub async fn xcpd_endpoint(
     let ep = state.country_a.clone();
     match read(
         &ep,
+        &peer,
+        XCPD,
         &headers,
         body,
         &[soap::Transaction::CrossGatewayPatientDiscovery],
@@ -165,7 +190,7 @@ pub async fn xca_endpoint(
         soap::Transaction::CrossGatewayQuery,
         soap::Transaction::CrossGatewayRetrieve,
     ];
-    match read(&ep, &headers, body, &served).await {
+    match read(&ep, &peer, XCA, &headers, body, &served).await {
         Ok((req, soap::Transaction::CrossGatewayQuery)) => xca::query(&ep, &peer, &req).await,
         Ok((req, _)) => xca::retrieve(&ep, &peer, &req).await,
         Err(r) => r,
@@ -182,6 +207,8 @@ pub async fn xdr_endpoint(
     let ep = state.country_a.clone();
     match read(
         &ep,
+        &peer,
+        XDR,
         &headers,
         body,
         &[soap::Transaction::ProvideAndRegisterDocumentSet],
@@ -193,68 +220,146 @@ pub async fn xdr_endpoint(
     }
 }
 
-/// Reads the body within the limit and parses it as SOAP 1.2 for one of `served`.
+/// Reads the body within the limit and parses it as SOAP 1.2 for one of `served`; a request
+/// that is not readable is refused and audited as such.
 async fn read(
     ep: &CountryAEndpoints,
+    peer: &Peer,
+    endpoint: &'static str,
     headers: &HeaderMap,
     body: Body,
     served: &[soap::Transaction],
 ) -> Result<(SoapRequest, soap::Transaction), Response> {
     let limit = ep.limits.max_bytes;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        tracing::info!(limit, "SOAP request over the size limit refused");
-        let f = Fault::from_error(&SoapError::TooLarge {
-            size: limit.saturating_add(1),
-            limit,
-        });
-        fault_with_status(None, &f, StatusCode::PAYLOAD_TOO_LARGE)
-    })?;
+    // The transaction the route alone names (XCA serves two, XDR submits and discards).
+    let attempted = match endpoint {
+        XCPD => Some(EventType::PatientIdentification),
+        _ => None,
+    };
+    let unreadable = |message_id: Option<&str>| Refusal {
+        endpoint,
+        attempted,
+        class: RefusalClass::UnreadableMessage,
+        message_id: message_id.map(str::to_owned),
+    };
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            tracing::info!(limit, "SOAP request over the size limit refused");
+            let f = Fault::from_error(&SoapError::TooLarge {
+                size: limit.saturating_add(1),
+                limit,
+            });
+            let r = fault_with_status(None, &f, StatusCode::PAYLOAD_TOO_LARGE);
+            return Err(refuse(ep, peer, unreadable(None), &f, r).await);
+        }
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let req = soap::parse_request(content_type, &bytes, &ep.limits).map_err(|e| {
-        tracing::info!(error = %e, "SOAP request refused");
-        fault(None, &Fault::from_error(&e))
-    })?;
-    let tx = req
-        .transaction()
-        .map_err(|e| fault(Some(&req), &Fault::from_error(&e)))?;
-    if !served.contains(&tx) {
-        let e = SoapError::UnknownAction(req.addressing.action.clone());
-        return Err(fault(Some(&req), &Fault::from_error(&e)));
-    }
+    let req = match soap::parse_request(content_type, &bytes, &ep.limits) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(error = %e, "SOAP request refused");
+            let f = Fault::from_error(&e);
+            let r = fault(None, &f);
+            return Err(refuse(ep, peer, unreadable(None), &f, r).await);
+        }
+    };
+    let tx = match req.transaction() {
+        Ok(tx) if served.contains(&tx) => tx,
+        other => {
+            let e = match other {
+                Err(e) => e,
+                Ok(_) => SoapError::UnknownAction(req.addressing.action.clone()),
+            };
+            let f = Fault::from_error(&e);
+            let r = fault(Some(&req), &f);
+            let refusal = unreadable(req.addressing.message_id.as_deref());
+            return Err(refuse(ep, peer, refusal, &f, r).await);
+        }
+    };
     Ok((req, tx))
 }
 
-/// Verifies the assertions for `needs` and that the signing NCP is the TLS peer.
-fn verify(
+/// What the endpoint knows of a request it refuses before the caller is verified.
+struct Refusal {
+    endpoint: &'static str,
+    attempted: Option<EventType>,
+    class: RefusalClass,
+    /// The request's MessageID (only its hash is kept).
+    message_id: Option<String>,
+}
+
+/// Audits a request refused before its caller was verified, then answers with `response` (the
+/// fault `f`). The refusal discloses nothing, so it leaves even when the trail cannot be
+/// written (that failure is logged).
+async fn refuse(
+    ep: &CountryAEndpoints,
+    peer: &Peer,
+    r: Refusal,
+    f: &Fault,
+    response: Response,
+) -> Response {
+    let mut record = RefusedRequest::new(
+        r.endpoint,
+        r.class,
+        f.ehdsi,
+        TlsPeer::from(peer),
+        ep.responding.clone(),
+    )
+    .with_message_id(r.message_id.as_deref());
+    record.attempted = r.attempted;
+    if let Err(e) = ep.refusals.append_refusal(&record).await {
+        tracing::error!(error = %e, endpoint = r.endpoint, "audit trail write of a refusal failed");
+    }
+    response
+}
+
+/// Verifies the assertions for `needs` and that the signing NCP is the TLS peer; a refusal is
+/// audited as such (there is no verified caller to name).
+async fn verify(
     ep: &CountryAEndpoints,
     peer: &Peer,
     req: &SoapRequest,
     needs: security::Transaction,
 ) -> Result<VerifiedCaller, Response> {
-    let caller = security::verify_assertions_cached(
+    let refusal = |class| Refusal {
+        endpoint: match needs {
+            security::Transaction::IdentifyPatient => XCPD,
+            security::Transaction::SubmitDispensation
+            | security::Transaction::DiscardDispensation => XDR,
+            _ => XCA,
+        },
+        attempted: Some(crate::country_a::audit::event_type(needs)),
+        class,
+        message_id: req.addressing.message_id.clone(),
+    };
+    let caller = match security::verify_assertions_cached(
         &req.envelope,
         &ep.trust,
         &ep.verified,
         &ep.policy,
         Utc::now(),
         needs,
-    )
-    .map_err(|e| {
-        let subcode = match e.ehdsi_code() {
-            "4704" => "FailedCheck",
-            "4703" => "FailedAuthentication",
-            _ => "InvalidSecurity",
-        };
-        let f = Fault::sender(e.message())
-            .with_subcode(soap::fault::QName::wsse(subcode))
-            .with_ehdsi(
-                EhdsiError::from_code(e.ehdsi_code()).unwrap_or(EhdsiError::ErrorSecGeneric),
-            );
-        fault(Some(req), &f)
-    })?;
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            let subcode = match e.ehdsi_code() {
+                "4704" => "FailedCheck",
+                "4703" => "FailedAuthentication",
+                _ => "InvalidSecurity",
+            };
+            let f = Fault::sender(e.message())
+                .with_subcode(soap::fault::QName::wsse(subcode))
+                .with_ehdsi(
+                    EhdsiError::from_code(e.ehdsi_code()).unwrap_or(EhdsiError::ErrorSecGeneric),
+                );
+            let r = fault(Some(req), &f);
+            return Err(refuse(ep, peer, refusal(RefusalClass::Assertion), &f, r).await);
+        }
+    };
     if peer.country != Some(caller.country) {
         tracing::info!(
             signer = %caller.country,
@@ -266,9 +371,26 @@ fn verify(
         ))
         .with_subcode(soap::fault::QName::wsse("FailedAuthentication"))
         .with_ehdsi(EhdsiError::InsufficientRights);
-        return Err(fault(Some(req), &f));
+        let r = fault(Some(req), &f);
+        return Err(refuse(ep, peer, refusal(RefusalClass::PeerMismatch), &f, r).await);
     }
     Ok(caller)
+}
+
+/// An XCPD message whose body is not a readable query, refused before verification.
+async fn unreadable_xcpd(
+    ep: &CountryAEndpoints,
+    peer: &Peer,
+    req: &SoapRequest,
+    f: &Fault,
+) -> Response {
+    let refusal = Refusal {
+        endpoint: XCPD,
+        attempted: Some(EventType::PatientIdentification),
+        class: RefusalClass::UnreadableMessage,
+        message_id: req.addressing.message_id.clone(),
+    };
+    refuse(ep, peer, refusal, f, fault(Some(req), f)).await
 }
 
 /// The request's patient against the TRC assertion's (`4206` when they differ).

@@ -51,7 +51,7 @@ pub(super) async fn query(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequest
         Ok(q) => q,
         Err(e) => {
             // Answer only an authenticated requester, even about its malformed query.
-            let caller = match verify(ep, peer, req, Transaction::FindPrescriptions) {
+            let caller = match verify(ep, peer, req, Transaction::FindPrescriptions).await {
                 Ok(c) => c,
                 Err(r) => return r,
             };
@@ -70,7 +70,7 @@ pub(super) async fn query(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequest
         Asked::PatientSummary => Transaction::FindPatientSummary,
         _ => Transaction::FindPrescriptions,
     };
-    let caller = match verify(ep, peer, req, needs) {
+    let caller = match verify(ep, peer, req, needs).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -209,12 +209,12 @@ pub(super) async fn retrieve(ep: &CountryAEndpoints, peer: &Peer, req: &SoapRequ
     } else {
         Transaction::RetrievePrescriptions
     };
-    let caller = match verify(ep, peer, req, needs) {
+    let caller = match verify(ep, peer, req, needs).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     if summaries && others {
-        if let Err(r) = verify(ep, peer, req, Transaction::RetrievePrescriptions) {
+        if let Err(r) = verify(ep, peer, req, Transaction::RetrievePrescriptions).await {
             return r;
         }
     }

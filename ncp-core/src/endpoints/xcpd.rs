@@ -2,7 +2,7 @@
 
 use ncp_types::Oid;
 
-use super::{audit, fault, patient_ref, respond, verify, CountryAEndpoints};
+use super::{audit, patient_ref, respond, unreadable_xcpd, verify, CountryAEndpoints};
 use crate::country_a::{AuditEvent, IdentifiedPatient, IdentifyOutcome};
 use crate::ihe::errors::{EhdsiError, XcpdIssue};
 use crate::ihe::xcpd::{
@@ -20,13 +20,11 @@ pub(super) async fn handle(ep: &CountryAEndpoints, peer: &Peer, req: &SoapReques
         Err(XcpdError::DemographicsOnly(q)) => (*q, Some(DiscoveryFailure::demographics_only())),
         Err(XcpdError::Message(e)) => {
             tracing::info!(error = %e, "XCPD query refused");
-            return fault(
-                Some(req),
-                &Fault::sender(format!("Not a readable PRPA_IN201305UV02: {e}")),
-            );
+            let f = Fault::sender(format!("Not a readable PRPA_IN201305UV02: {e}"));
+            return unreadable_xcpd(ep, peer, req, &f).await;
         }
     };
-    let caller = match verify(ep, peer, req, Transaction::IdentifyPatient) {
+    let caller = match verify(ep, peer, req, Transaction::IdentifyPatient).await {
         Ok(c) => c,
         Err(r) => return r,
     };

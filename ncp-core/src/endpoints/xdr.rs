@@ -31,7 +31,7 @@ pub(super) async fn handle(ep: &CountryAEndpoints, peer: &Peer, req: &SoapReques
         Ok((_, SubmissionKind::DispensationDiscard)) => Transaction::DiscardDispensation,
         _ => Transaction::SubmitDispensation,
     };
-    let caller = match verify(ep, peer, req, needs) {
+    let caller = match verify(ep, peer, req, needs).await {
         Ok(c) => c,
         Err(r) => return r,
     };

@@ -36,6 +36,7 @@ use chrono::Utc;
 use ncp_types::Oid;
 use tonic::{Request, Response, Status};
 
+use crate::audit::{RefusalClass, RefusedRequest, TlsPeer};
 use crate::country_a::{
     patient_summary, Ack, AuditEvent, IdentifiedPatient, IdentifyOutcome, Refusal,
 };
@@ -80,28 +81,46 @@ impl NationalConnector {
     }
 
     /// Verifies the assertions for `needs` (the whole security layer, unchanged), answering
-    /// assertions verified before from the endpoints' [`security::VerificationCache`].
-    fn verify(
+    /// assertions verified before from the endpoints' [`security::VerificationCache`]. A
+    /// refusal is audited as a [`RefusedRequest`] (the connection's peer, the RPC and the
+    /// eHDSI code; nothing from the request).
+    async fn verify(
         &self,
         hcp: &[u8],
         trc: &[u8],
         needs: Transaction,
         rpc: &'static str,
+        call: &Call,
     ) -> Result<VerifiedCaller, Status> {
-        let refused = |e: security::SecurityError| {
-            tracing::info!(rpc, code = e.ehdsi_code(), reason = %e, "national connector: assertions refused");
-            status::security_status(&e)
+        let result = assertions_envelope(hcp, trc).and_then(|envelope| {
+            security::verify_assertions_cached(
+                &envelope,
+                &self.ep.trust,
+                &self.ep.verified,
+                &self.ep.policy,
+                Utc::now(),
+                needs,
+            )
+        });
+        let e = match result {
+            Ok(caller) => return Ok(caller),
+            Err(e) => e,
         };
-        let envelope = assertions_envelope(hcp, trc).map_err(refused)?;
-        security::verify_assertions_cached(
-            &envelope,
-            &self.ep.trust,
-            &self.ep.verified,
-            &self.ep.policy,
-            Utc::now(),
-            needs,
+        tracing::info!(rpc, code = e.ehdsi_code(), reason = %e, "national connector: assertions refused");
+        let code = EhdsiError::from_code(e.ehdsi_code()).unwrap_or(EhdsiError::ErrorSecGeneric);
+        let record = RefusedRequest::new(
+            call.endpoint,
+            RefusalClass::Assertion,
+            Some(code),
+            call.peer.clone(),
+            self.ep.responding.clone(),
         )
-        .map_err(refused)
+        .attempting(crate::country_a::audit::event_type(needs))
+        .with_message_id(call.message_id.as_deref());
+        if let Err(err) = self.ep.refusals.append_refusal(&record).await {
+            tracing::error!(error = %err, rpc, "audit trail write of a refusal failed");
+        }
+        Err(status::security_status(&e))
     }
 
     /// Writes the audit event; no answer leaves when this fails.
@@ -125,8 +144,11 @@ impl NationalConnector {
         rpc: &'static str,
     ) -> Result<(VerifiedCaller, AuditEvent, PatientIdentifier), Status> {
         let ip = source_ip(&request);
+        let call = Call::of(&request, grpc_endpoint(rpc), &request.get_ref().message_id);
         let req = request.into_inner();
-        let caller = self.verify(&req.hcp_assertion, &req.trc_assertion, needs, rpc)?;
+        let caller = self
+            .verify(&req.hcp_assertion, &req.trc_assertion, needs, rpc, &call)
+            .await?;
         let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
         let Some(patient) = patient(req.patient_id.as_ref()) else {
             return Err(self
@@ -194,11 +216,45 @@ fn source_ip<T>(request: &Request<T>) -> Option<std::net::IpAddr> {
         .map(|a| a.ip())
 }
 
+/// What is known for sure about a call before its assertions are verified (for the audit of
+/// a refusal): the RPC, the connection's peer and the request's message id.
+struct Call {
+    endpoint: &'static str,
+    peer: TlsPeer,
+    message_id: Option<String>,
+}
+
+impl Call {
+    fn of<T>(request: &Request<T>, endpoint: &'static str, message_id: &str) -> Call {
+        Call {
+            endpoint,
+            peer: request
+                .extensions()
+                .get::<crate::server::Peer>()
+                .map(TlsPeer::from)
+                .unwrap_or_default(),
+            message_id: self::message_id(message_id).map(str::to_owned),
+        }
+    }
+}
+
 /// The gRPC server of the National Connector API over the SOAP endpoints' service, trust,
 /// policy and audit sink, accepting messages up to their body limit.
 pub fn service(ep: Arc<CountryAEndpoints>) -> NationalConnectorServer<NationalConnector> {
     let limit = ep.limits.max_bytes;
     NationalConnectorServer::new(NationalConnector::new(ep)).max_decoding_message_size(limit)
+}
+
+/// The audit trail's name of an RPC's endpoint (one of [`crate::audit::refusal::ENDPOINTS`]).
+fn grpc_endpoint(rpc: &str) -> &'static str {
+    match rpc {
+        "PatientSearch" => "grpc:PatientSearch",
+        "GetEPDocumentList" => "grpc:GetEPDocumentList",
+        "GetPSDocumentList" => "grpc:GetPSDocumentList",
+        "GetDocument" => "grpc:GetDocument",
+        "SubmitDispensation" => "grpc:SubmitDispensation",
+        _ => "grpc:CancelDispensation",
+    }
 }
 
 fn message_id(id: &str) -> Option<&str> {
@@ -329,13 +385,14 @@ impl NationalConnector {
         trc: &[u8],
         msg: &str,
         document: Option<proto::EpsosDocument>,
-        ip: Option<std::net::IpAddr>,
+        call: Call,
     ) -> Result<proto::DispensationAck, Status> {
+        let ip = call.peer.remote_ip;
         let (needs, rpc) = match kind {
             Submission::Dispensation => (Transaction::SubmitDispensation, "SubmitDispensation"),
             Submission::Discard => (Transaction::DiscardDispensation, "CancelDispensation"),
         };
-        let caller = self.verify(hcp, trc, needs, rpc)?;
+        let caller = self.verify(hcp, trc, needs, rpc, &call).await?;
         let mut event = AuditEvent::of(&caller, message_id(msg)).from_address(ip);
         let Some(doc) = document.filter(|d| !d.document.is_empty()) else {
             return Err(self
@@ -416,13 +473,17 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
     ) -> Result<Response<proto::PatientSearchResponse>, Status> {
         const RPC: &str = "PatientSearch";
         let ip = source_ip(&request);
+        let call = Call::of(&request, grpc_endpoint(RPC), &request.get_ref().message_id);
         let req = request.into_inner();
-        let caller = self.verify(
-            &req.hcp_assertion,
-            &req.trc_assertion,
-            Transaction::IdentifyPatient,
-            RPC,
-        )?;
+        let caller = self
+            .verify(
+                &req.hcp_assertion,
+                &req.trc_assertion,
+                Transaction::IdentifyPatient,
+                RPC,
+                &call,
+            )
+            .await?;
         let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
         let mut ids = Vec::with_capacity(req.patient_ids.len());
         for p in &req.patient_ids {
@@ -561,6 +622,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
     ) -> Result<Response<proto::EpsosDocument>, Status> {
         const RPC: &str = "GetDocument";
         let ip = source_ip(&request);
+        let call = Call::of(&request, grpc_endpoint(RPC), &request.get_ref().message_id);
         let req = request.into_inner();
         let summary = patient_summary::parse_summary_id(
             &self.ep.service.entries_document_root(),
@@ -572,7 +634,9 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         } else {
             Transaction::RetrievePrescriptions
         };
-        let caller = self.verify(&req.hcp_assertion, &req.trc_assertion, needs, RPC)?;
+        let caller = self
+            .verify(&req.hcp_assertion, &req.trc_assertion, needs, RPC, &call)
+            .await?;
         let mut event = AuditEvent::of(&caller, message_id(&req.message_id)).from_address(ip);
         let patient = match &req.patient_id {
             Some(p) => patient(Some(p)),
@@ -654,7 +718,11 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         &self,
         request: Request<proto::SubmitDispensationRequest>,
     ) -> Result<Response<proto::DispensationAck>, Status> {
-        let ip = source_ip(&request);
+        let call = Call::of(
+            &request,
+            "grpc:SubmitDispensation",
+            &request.get_ref().message_id,
+        );
         let req = request.into_inner();
         self.submit(
             Submission::Dispensation,
@@ -662,7 +730,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
             &req.trc_assertion,
             &req.message_id,
             req.document,
-            ip,
+            call,
         )
         .await
         .map(Response::new)
@@ -672,7 +740,11 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
         &self,
         request: Request<proto::CancelDispensationRequest>,
     ) -> Result<Response<proto::DispensationAck>, Status> {
-        let ip = source_ip(&request);
+        let call = Call::of(
+            &request,
+            "grpc:CancelDispensation",
+            &request.get_ref().message_id,
+        );
         let req = request.into_inner();
         self.submit(
             Submission::Discard,
@@ -680,7 +752,7 @@ impl proto::national_connector_server::NationalConnector for NationalConnector {
             &req.trc_assertion,
             &req.message_id,
             req.document,
-            ip,
+            call,
         )
         .await
         .map(Response::new)
