@@ -9,6 +9,7 @@ mod national_connector {
     use std::sync::Arc;
 
     use chrono::Duration;
+    use ncp_core::audit::{MemoryRefusals, RefusalSink};
     use ncp_core::config::Config;
     use ncp_core::country_a::{AuditEvent, AuditFailure, AuditSink, MemoryAudit, Outcome};
     use ncp_core::endpoints::CountryAEndpoints;
@@ -51,6 +52,8 @@ mod national_connector {
         _dir: tempfile::TempDir,
         pki: TestPki,
         audit: Arc<MemoryAudit>,
+        /// The refusals of unverified calls (unless a trail was given).
+        refusals: Arc<MemoryRefusals>,
         /// The endpoints the service runs over (its verified-assertion cache).
         ep: Arc<CountryAEndpoints>,
         client: NationalConnectorClient<Channel>,
@@ -65,6 +68,14 @@ mod national_connector {
 
         /// With `sink` instead of the in-memory audit when given.
         async fn start_with(sink: Option<Arc<dyn AuditSink>>) -> Env {
+            Env::start_full(sink, None).await
+        }
+
+        /// With `sink` and `refusals` instead of the in-memory ones when given.
+        async fn start_full(
+            sink: Option<Arc<dyn AuditSink>>,
+            refusal_sink: Option<Arc<dyn RefusalSink>>,
+        ) -> Env {
             let sims = sweden_sim::start(sweden_sim::SimConfig::default())
                 .await
                 .expect("simulators start");
@@ -110,9 +121,11 @@ trust = [{ca:?}]
                 let _ = terminology::Terminology::install(t);
             }
             let audit = Arc::new(MemoryAudit::new());
-            let ep = CountryAEndpoints::from_config(&config)
+            let refusals = Arc::new(MemoryRefusals::new());
+            let mut ep = CountryAEndpoints::from_config(&config)
                 .expect("country A service")
                 .with_audit(sink.unwrap_or_else(|| audit.clone()));
+            ep.refusals = refusal_sink.unwrap_or_else(|| refusals.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
@@ -140,6 +153,7 @@ trust = [{ca:?}]
                 _dir: dir,
                 pki,
                 audit,
+                refusals,
                 ep,
                 client,
                 stop: Some(stop),
@@ -682,6 +696,50 @@ trust = [{ca:?}]
         env.stop().await;
     }
 
+    /// A refused call and an accepted one land in the same hash-chained trail, which verifies;
+    /// the refusal names no patient and counts in the KPIs (under `ZZ`: this test's plain
+    /// HTTP/2 connection has no TLS peer certificate).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_calls_are_chained_in_the_audit_trail() {
+        use ncp_core::audit::{AuditConfig, AuditLog, Ncp, Period, StorageBackend};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = AuditConfig {
+            backend: StorageBackend::Sqlite {
+                path: dir.path().join("audit.sqlite"),
+            },
+        };
+        let log = Arc::new(AuditLog::open(&config).await.expect("trail"));
+        let us = Ncp {
+            country: ncp_types::CountryCode::SE,
+            home_community_id: Oid::parse(HCID).unwrap(),
+        };
+        let trail = Arc::new(ncp_core::country_a::AuditTrail::new(log.clone(), us));
+        let mut env = Env::start_full(Some(trail), Some(log.clone())).await;
+        let unsigned = unsigned_hcp_assertion(&pharmacist(), &options())
+            .xml
+            .into_bytes();
+        let s = env
+            .client
+            .patient_search(PatientSearchRequest {
+                hcp_assertion: unsigned,
+                patient_ids: vec![pid(TOLVAN)],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_refused(&s, Code::Unauthenticated, "4704");
+        let req = search(&env, &[TOLVAN]);
+        env.client.patient_search(req).await.expect("found");
+        let report = log.verify().await.expect("verify");
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.records, 2);
+        let refused = log.refused_kpi(Period::all()).await.expect("kpi");
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!((refused[0].country.as_str(), refused[0].count), ("ZZ", 1));
+        assert_eq!(log.kpi(Period::all()).await.expect("kpi").len(), 1);
+        env.stop().await;
+    }
+
     /// The gateway resends a session's assertions with every call: the second call is answered
     /// from the endpoints' verified-assertion cache, and a tampered resend of the same
     /// assertions (same IDs, changed content) is still refused.
@@ -832,10 +890,32 @@ trust = [{ca:?}]
         assert_refused(&s, Code::PermissionDenied, "4703");
 
         assert_eq!(env.dispensations(rx).await.len(), before, "nothing in NLL");
-        // Only the verified caller's refusal (4206) is audited, as for the SOAP endpoints.
+        // The verified caller's refusals (4206, 4703 after verification) are transaction
+        // events; the calls refused before verification are refusal records, one each, with
+        // the code sent back and nothing from the request.
         let ev = env.audit.events();
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!(ev[0].error_code, Some(EhdsiError::UnknownPatientIdentifier));
+        let refused = env.refusals.refusals();
+        let codes: Vec<_> = refused
+            .iter()
+            .map(|r| (r.endpoint, r.error_code.map(|e| e.code())))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("grpc:SubmitDispensation", Some("4704")),
+                ("grpc:PatientSearch", Some("4704")),
+                ("grpc:SubmitDispensation", Some("4704")),
+                ("grpc:SubmitDispensation", Some("4702")),
+                ("grpc:SubmitDispensation", Some("4702")),
+                ("grpc:SubmitDispensation", Some("4703")),
+            ]
+        );
+        assert!(refused
+            .iter()
+            .all(|r| r.class == ncp_core::audit::RefusalClass::Assertion));
+        assert!(!format!("{refused:?}").contains(TOLVAN));
         env.stop().await;
     }
 
