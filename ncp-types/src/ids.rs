@@ -13,9 +13,10 @@ pub struct HsaId(String);
 impl HsaId {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let t = s.trim();
+        // Bytes, not `&t[..2]`: a first character of several bytes would panic there.
         let ok = t.len() >= 4
             && t.len() <= 31
-            && t[..2].eq_ignore_ascii_case("SE")
+            && t.as_bytes()[..2].eq_ignore_ascii_case(b"SE")
             && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if ok {
             Ok(HsaId(t.to_ascii_uppercase()))
@@ -51,9 +52,19 @@ impl From<HsaId> for String {
 macro_rules! opaque_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        ///
+        /// `Debug` does not print the id (it names a patient's prescription or dispensation,
+        /// and `?value` ends up in logs); `Display` and [`Self::as_str`] do, for documents
+        /// and the audit trail.
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
 
         impl $name {
             pub fn new(s: impl Into<String>) -> Result<Self, ParseError> {
@@ -114,9 +125,27 @@ mod tests {
         assert!(HsaId::parse("SE 12").is_err());
     }
 
+    /// A first character of several bytes used to panic (`&t[..2]` off a char boundary).
+    #[test]
+    fn hsa_id_refuses_non_ascii_without_panicking() {
+        assert!(HsaId::parse("€SE2321000016-1").is_err());
+        assert!(HsaId::parse("Å€1234").is_err());
+        assert!(HsaId::parse("SÉ2321000016").is_err());
+    }
+
     #[test]
     fn opaque_ids_refuse_empty() {
         assert!(PrescriptionId::new("  ").is_err());
         assert_eq!(PrescriptionId::new("rx-1").unwrap().as_str(), "rx-1");
+    }
+
+    #[test]
+    fn debug_does_not_print_prescription_or_dispensation_ids() {
+        let rx = PrescriptionId::new("rx-4711").unwrap();
+        let d = DispensationId::new("ed-4711").unwrap();
+        let shown = format!("{rx:?} {d:?} {:?}", Some(&rx));
+        assert!(!shown.contains("4711"), "{shown}");
+        assert!(shown.contains("PrescriptionId"), "{shown}");
+        assert_eq!(rx.to_string(), "rx-4711");
     }
 }

@@ -29,10 +29,33 @@ impl PersonIdKind {
 /// Accepts `YYYYMMDD-NNNC` and `YYYYMMDDNNNC`; checks the date shape and the Luhn check digit.
 /// `Debug` does not print the number, so it cannot leak into logs by accident; use
 /// [`PersonId::as_str`] where the number is meant to be shown (the audit trail, a document).
+///
+/// Deserialising checks the number as [`PersonId::parse`] does (same shape as serialised).
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "PersonIdRepr")]
 pub struct PersonId {
     kind: PersonIdKind,
     digits: String,
+}
+
+/// The serialised shape of a [`PersonId`], checked on the way in.
+#[derive(Deserialize)]
+struct PersonIdRepr {
+    kind: PersonIdKind,
+    digits: String,
+}
+
+impl TryFrom<PersonIdRepr> for PersonId {
+    type Error = ParseError;
+    fn try_from(r: PersonIdRepr) -> Result<Self, Self::Error> {
+        let id = PersonId::parse(&r.digits)?;
+        if id.kind != r.kind || id.digits != r.digits {
+            return Err(ParseError::PersonId {
+                reason: "stored kind or digits do not match the number",
+            });
+        }
+        Ok(id)
+    }
 }
 
 impl PersonId {
@@ -175,6 +198,28 @@ mod tests {
         assert!(PersonId::parse("1212121212").is_err());
         assert!(PersonId::parse("191213121212").is_err());
         assert!(PersonId::parse("").is_err());
+    }
+
+    /// Deserialising used to take any string as the digits, unchecked.
+    #[test]
+    fn deserialising_checks_the_number() {
+        use serde::de::value::{Error, MapDeserializer};
+        let de = |kind: &'static str, digits: &'static str| {
+            PersonId::deserialize(MapDeserializer::<_, Error>::new(
+                [("kind", kind), ("digits", digits)].into_iter(),
+            ))
+        };
+        let id = PersonId::parse("191212121212").unwrap();
+        assert_eq!(de("personnummer", "191212121212").unwrap(), id);
+        for (kind, digits) in [
+            ("personnummer", "19121212121€"),
+            ("personnummer", "191212121213"),
+            ("samordningsnummer", "191212121212"),
+            ("personnummer", "19121212-1212"),
+        ] {
+            let e = de(kind, digits).unwrap_err().to_string();
+            assert!(!e.contains("1212"), "{e}");
+        }
     }
 
     #[test]

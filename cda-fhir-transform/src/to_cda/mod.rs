@@ -44,16 +44,34 @@ pub use patient_summary::{
 
 /// Why a document could not be written. Paths are FHIR element paths
 /// (`MedicationRequest.medicationReference`, `Patient.identifier`, …).
+///
+/// The message (`Display`) names no prescription id and no referenced resource's id: those are
+/// the patient's (`Patient/191212121212`, a prescription id) and the message is logged. The
+/// fields keep them for the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ToCdaError {
-    #[error("no MedicationRequest {0} in the bundle")]
+    #[error("the requested MedicationRequest is not in the bundle")]
     PrescriptionNotFound(String),
     #[error("missing FHIR element {path}")]
     Missing { path: String },
-    #[error("{path} refers to {reference}, which is not in the bundle")]
+    #[error("{path} refers to {}, which is not in the bundle", reference_kind(.reference))]
     UnresolvedReference { path: String, reference: String },
     #[error("invalid FHIR element {path}: {reason}")]
     Invalid { path: String, reason: String },
+}
+
+/// A reference for messages: its resource type, the id masked (`Patient/191212121212` →
+/// `Patient/…`); a reference of any other shape is not echoed.
+fn reference_kind(reference: &str) -> String {
+    let ty = reference
+        .trim_start_matches('#')
+        .rsplit('/')
+        .nth(1)
+        .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphabetic()));
+    match ty {
+        Some(t) => format!("{t}/…"),
+        None => "a resource".to_owned(),
+    }
 }
 
 /// The organisation that keeps the documents (the Swedish NCP): CDA `custodian`.
@@ -197,4 +215,39 @@ pub fn edispensation_discard(dispense: &Value, opts: &CdaOptions) -> Result<Stri
         "eDispensation discard written"
     );
     Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages are logged (`error = %e`): they name no patient or prescription id.
+    #[test]
+    fn messages_do_not_echo_ids() {
+        let not_found = ToCdaError::PrescriptionNotFound("rx-4711-secret".into()).to_string();
+        assert!(!not_found.contains("rx-4711-secret"), "{not_found}");
+        let unresolved = ToCdaError::UnresolvedReference {
+            path: "MedicationRequest.subject".into(),
+            reference: "Patient/191212121212".into(),
+        }
+        .to_string();
+        assert!(!unresolved.contains("191212121212"), "{unresolved}");
+        assert!(unresolved.contains("Patient/…"), "{unresolved}");
+        assert!(
+            unresolved.contains("MedicationRequest.subject"),
+            "{unresolved}"
+        );
+        for odd in [
+            "urn:uuid:191212121212",
+            "191212121212",
+            "a/b/c/19121212 1212",
+        ] {
+            let m = ToCdaError::UnresolvedReference {
+                path: "p".into(),
+                reference: odd.into(),
+            }
+            .to_string();
+            assert!(!m.contains("1212"), "{m}");
+        }
+    }
 }
