@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ncp_core::audit::{
-    to_atna_xml, AuditConfig, AuditLog, AuditSeq, EventType, ObjectRef, Outcome, Period,
-    StorageBackend,
+    to_atna_xml, AuditConfig, AuditLog, AuditSeq, EventType, Ncp, ObjectRef, Outcome, Period,
+    RefusalClass, RefusedRequest, StorageBackend, TlsPeer,
 };
 use ncp_core::ihe::errors::EhdsiError;
 use ncp_core::security::HcpRole;
@@ -163,6 +163,120 @@ async fn tampering_is_detected(b: Backend) {
     assert_eq!(
         log.verify().await.expect("verify").first_broken,
         Some(AuditSeq(3))
+    );
+}
+
+/// A refusal of an unverified request, from `country` (its TLS peer), at minute `minute`.
+fn refusal(country: Option<&str>, code: EhdsiError, minute: u32) -> RefusedRequest {
+    let mut r = RefusedRequest::new(
+        "/ncp/xca",
+        RefusalClass::Assertion,
+        Some(code),
+        TlsPeer {
+            common_name: Some("ncp.test".into()),
+            organization: Some("Test NCP".into()),
+            country: country.map(|c| CountryCode::parse(c).unwrap()),
+            remote_ip: "10.1.2.3".parse().ok(),
+        },
+        Ncp {
+            country: CountryCode::SE,
+            home_community_id: ncp_types::Oid::parse("1.2.752.129.2.1.99.1").unwrap(),
+        },
+    )
+    .attempting(EventType::DocumentList)
+    .with_message_id(Some("urn:uuid:0f0e0d0c-0000-4000-8000-000000000001"));
+    r.event_time = at(minute);
+    r
+}
+
+/// Refusals chain between transaction records, verify, count in the KPIs apart from the
+/// transactions, never show as a patient's access, and tampering with one is detected.
+async fn refusals_chain_and_count(b: Backend) {
+    let log = AuditLog::open(&b.config).await.expect("open");
+    for i in 0..6 {
+        if i % 2 == 0 {
+            log.append(&record(EventType::DocumentList, "BE", Outcome::Success, i))
+                .await
+                .expect("append");
+        } else {
+            let country = (i != 5).then_some("EE");
+            log.append_refusal(&refusal(country, EhdsiError::NoSignature, i))
+                .await
+                .expect("append refusal");
+        }
+    }
+    let report = log.verify().await.expect("verify");
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 6);
+    let refused = log.refused_kpi(Period::all()).await.expect("kpi");
+    let refused: Vec<_> = refused
+        .iter()
+        .map(|r| (r.country.as_str(), r.count))
+        .collect();
+    assert_eq!(refused, [("EE", 2), ("ZZ", 1)]);
+    let kpi = log.kpi(Period::all()).await.expect("kpi");
+    assert_eq!(kpi.len(), 1, "{kpi:?}");
+    assert_eq!(kpi[0].count, 3);
+    let accesses = log
+        .accesses_to_patient(&patient("191212121212"), Period::all())
+        .await
+        .expect("accesses");
+    assert_eq!(accesses.len(), 3, "refusals are nobody's access");
+    // `ncp audit kpi` prints them beside the transactions.
+    if let StorageBackend::Sqlite { path } = &b.config.backend {
+        use ncp_core::audit_command::{run, AuditCommand, PeriodArgs, StoreArgs};
+        let out = run(&AuditCommand::Kpi {
+            period: PeriodArgs {
+                from: None,
+                to: None,
+            },
+            store: StoreArgs {
+                config: None,
+                sqlite: Some(path.clone()),
+                postgres: None,
+            },
+        })
+        .await
+        .expect("kpi");
+        assert!(
+            out.text
+                .contains("refused-unverified\tEE\tminor-failure\t2\n"),
+            "{}",
+            out.text
+        );
+        assert!(out
+            .text
+            .contains("refused-unverified\tZZ\tminor-failure\t1\n"));
+        assert!(out.text.contains("document-list\tBE\tsuccess\t3\n"));
+    }
+
+    b.raw.disable_guards().await;
+    // Planting a patient on a refusal (index column only) is caught.
+    b.raw
+        .exec("UPDATE audit_log SET patient_root = '1.2.3', patient_ext = 'x' WHERE seq = 6")
+        .await
+        .expect("tamper");
+    assert_eq!(
+        log.verify().await.expect("verify").first_broken,
+        Some(AuditSeq(6))
+    );
+    // Changing the code of a refusal is caught.
+    b.raw
+        .exec("UPDATE audit_log SET record = replace(record, '\"4704\"', '\"4702\"') WHERE seq = 4")
+        .await
+        .expect("tamper");
+    assert_eq!(
+        log.verify().await.expect("verify").first_broken,
+        Some(AuditSeq(4))
+    );
+    // Turning a refusal into a transaction record's kind (its event type column) is caught.
+    b.raw
+        .exec("UPDATE audit_log SET event_type = 'document-list' WHERE seq = 2")
+        .await
+        .expect("tamper");
+    assert_eq!(
+        log.verify().await.expect("verify").first_broken,
+        Some(AuditSeq(2))
     );
 }
 
@@ -344,6 +458,18 @@ mod audit {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite_two_handles_on_one_file_form_one_chain() {
         concurrent_appends_form_one_chain(sqlite(), 2).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_refusals_chain_and_count() {
+        refusals_chain_and_count(sqlite()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_refusals_chain_and_count() {
+        if let Some(b) = postgres().await {
+            refusals_chain_and_count(b).await;
+        }
     }
 
     #[tokio::test]
