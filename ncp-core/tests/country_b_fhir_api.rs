@@ -26,6 +26,9 @@ const EE_HCID: &str = "1.3.6.1.4.1.48336.1";
 const ROOT: &str = "2.16.17.710.850.1000.990.1.1000";
 const EXT: &str = "1-1234-W8";
 const PATIENT_ID: &str = "EE-2.16.17.710.850.1000.990.1.1000-1-1234-W8";
+/// The samples of a patient with two ePrescriptions; the patient is the first's.
+const TWO_PRESCRIPTIONS: [&str; 2] = ["epstore-1-9999", "epstore-1-1234-W8"];
+const TWO_PATIENT_ID: &str = "EE-2.16.17.710.850.1000.990.1.1000-1-9999";
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -89,6 +92,8 @@ impl Env {
         let patient =
             SimPatient::from_samples(samples, &["epstore-1-1234-W8"], Some("psstore-2-1234-W8"))
                 .unwrap();
+        // A patient with two ePrescriptions (two L3 documents and their two L1 PDFs).
+        let two = SimPatient::from_samples(samples, &TWO_PRESCRIPTIONS, None).unwrap();
         let sim = ForeignNcpSim::start(ForeignNcpSimConfig {
             country: CountryCode::parse("EE").unwrap(),
             home_community_id: Oid::parse(EE_HCID).unwrap(),
@@ -98,7 +103,7 @@ impl Env {
             saml_pinned: vec![],
             saml_ca: vec![pki.ca_cert.clone()],
             samples: samples.to_owned(),
-            patients: vec![patient],
+            patients: vec![patient, two],
             retrieve_transfer: ncp_core::ihe::xca::Transfer::Mtom,
             listen: "127.0.0.1:0".parse().unwrap(),
         })
@@ -931,5 +936,66 @@ async fn two_replicas_on_one_postgresql_share_dispensations() {
         expected
     );
     b.stop().await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_prescriptions_each_is_linked_to_its_own_pdf() {
+    let Some(samples) = country_tests::samples::samples_or_skip("country_b_fhir_api") else {
+        return;
+    };
+    let env = Env::start(&samples).await;
+    let pharmacist = env.token("pharmacist");
+    let (s, b) = env
+        .get(
+            &pharmacist,
+            &format!("/MedicationRequest?patient=Patient/{TWO_PATIENT_ID}"),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let binaries = resources(&b, "Binary");
+    assert_eq!(binaries.len(), 2, "both PDFs: {b}");
+    for pdf in &binaries {
+        assert_eq!(
+            pdf["securityContext"]["reference"],
+            format!("Patient/{TWO_PATIENT_ID}")
+        );
+    }
+    let requests = resources(&b, "MedicationRequest");
+    assert_eq!(requests.len(), 2, "{b}");
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for sample in TWO_PRESCRIPTIONS {
+        // The sample's own prescription(s), as the bridge converts them, and its PDF.
+        let xml = std::fs::read_to_string(samples.join(format!("{sample}.xml"))).unwrap();
+        let own = cda_fhir_transform::to_fhir::eprescription_to_fhir(&xml).unwrap();
+        let pdf = std::fs::read(samples.join(format!("{sample}.pdf"))).unwrap();
+        let own_ids: Vec<&str> = resources(&own, "MedicationRequest")
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert!(!own_ids.is_empty());
+        for id in own_ids {
+            let mr = requests.iter().find(|r| r["id"] == id).expect("listed");
+            let links = mr["supportingInformation"].as_array().expect("linked");
+            assert_eq!(links.len(), 1, "{sample}: {mr}");
+            let linked = links[0]["reference"].as_str().unwrap();
+            let binary = binaries
+                .iter()
+                .find(|x| format!("Binary/{}", x["id"].as_str().unwrap()) == linked)
+                .expect("the linked Binary is in the Bundle");
+            assert_eq!(
+                b64.decode(binary["data"].as_str().unwrap()).unwrap(),
+                pdf,
+                "{sample}'s prescription is linked to {sample}'s PDF"
+            );
+            // Read alone, the prescription keeps its link.
+            let (s, alone) = env
+                .get(&pharmacist, &format!("/MedicationRequest/{id}"))
+                .await;
+            assert_eq!(s, 200);
+            assert_eq!(alone["supportingInformation"], mr["supportingInformation"]);
+        }
+    }
     env.stop().await;
 }

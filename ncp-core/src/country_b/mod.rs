@@ -15,6 +15,7 @@ pub mod config;
 pub mod directory;
 pub mod fhir;
 pub mod foreign_gateway;
+pub mod linking;
 pub mod patient_id;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -24,6 +24,7 @@ use super::foreign_gateway::{
     DocumentClass, DocumentFormat, DocumentRef, ForeignNcp, ForeignPatient, ForeignPatientId,
     GatewayError,
 };
+use super::linking::{self, DocIds};
 use super::patient_id::PatientKey;
 use super::store::{Claim, CountryBStore, Dispensation, Listed, StoreError};
 use super::token::{Operation, SwedishUser, TokenError};
@@ -394,15 +395,22 @@ impl CountryB {
             )
             .await?;
         let mut seen = HashSet::new();
-        let mut pdfs: Vec<Value> = Vec::new();
-        let mut requests: Vec<usize> = Vec::new();
-        let mut listed: Vec<Listed> = Vec::new();
         let patient_id = key.to_fhir_id().ok();
+        // The L1 documents (header ids, Binary reference) and the L3 ones (header ids,
+        // Bundle), to link each PDF to its prescriptions once all are read.
+        let mut l1s: Vec<(Option<DocIds>, String)> = Vec::new();
+        let mut l3s: Vec<(Option<DocIds>, Value)> = Vec::new();
+        // Per MedicationRequest: its entry, its L3, and where it came from.
+        let mut requests: Vec<(usize, usize, Option<Listed>)> = Vec::new();
         for (r, xml) in docs {
             match r.format {
                 DocumentFormat::L1Pdf => match cda_fhir_transform::to_fhir::l1_to_binary(&xml) {
-                    Ok(binary) => {
+                    Ok(mut binary) => {
                         let id = binary["id"].as_str().unwrap_or_default().to_owned();
+                        if let Some(p) = &patient_id {
+                            binary["securityContext"] =
+                                json!({ "reference": format!("Patient/{p}") });
+                        }
                         self.cache.put(
                             &ctx.user.hsa_id,
                             &id,
@@ -412,7 +420,7 @@ impl CountryB {
                             },
                         );
                         if seen.insert(format!("Binary/{id}")) {
-                            pdfs.push(binary.clone());
+                            l1s.push((DocIds::of(&xml), format!("Binary/{id}")));
                             found
                                 .entries
                                 .push(fhir::entry(base, binary, None, "include"));
@@ -434,6 +442,7 @@ impl CountryB {
                             continue;
                         }
                     };
+                    let l3 = l3s.len();
                     for e in bundle["entry"].as_array().cloned().unwrap_or_default() {
                         let res = &e["resource"];
                         let (Some(t), Some(id)) =
@@ -445,28 +454,17 @@ impl CountryB {
                             continue;
                         }
                         let mode = if t == "MedicationRequest" {
-                            self.cache.put(
-                                &ctx.user.hsa_id,
-                                id,
-                                Cached::Prescription {
-                                    patient: key.clone(),
-                                    request: res.clone(),
-                                    bundle: bundle.clone(),
-                                },
-                            );
-                            requests.push(found.entries.len());
-                            if let Some(patient) = &patient_id {
-                                listed.push(Listed {
-                                    owner: ctx.user.hsa_id.as_str().to_owned(),
-                                    prescription: id.to_owned(),
-                                    country: key.country.to_string(),
-                                    patient: patient.clone(),
-                                    document_unique_id: r.document_unique_id.clone(),
-                                    repository_unique_id: r.repository_unique_id.clone(),
-                                    home_community_id: r.home_community_id.as_str().to_owned(),
-                                    pdf: None,
-                                });
-                            }
+                            let listed = patient_id.as_ref().map(|patient| Listed {
+                                owner: ctx.user.hsa_id.as_str().to_owned(),
+                                prescription: id.to_owned(),
+                                country: key.country.to_string(),
+                                patient: patient.clone(),
+                                document_unique_id: r.document_unique_id.clone(),
+                                repository_unique_id: r.repository_unique_id.clone(),
+                                home_community_id: r.home_community_id.as_str().to_owned(),
+                                pdf: None,
+                            });
+                            requests.push((found.entries.len(), l3, listed));
                             "match"
                         } else {
                             if t == "Binary" {
@@ -488,21 +486,43 @@ impl CountryB {
                             mode,
                         ));
                     }
+                    l3s.push((DocIds::of(&xml), bundle));
                 }
             }
         }
-        // The L1 PDF of a prescription: when the country sent exactly one, it belongs to all
-        // of the listed items; several are linked by nothing in XCA metadata and stay
-        // included on their own.
-        if pdfs.len() == 1 {
-            let pdf_ref = format!("Binary/{}", pdfs[0]["id"].as_str().unwrap_or_default());
-            for i in requests {
-                if let Some(mr) = found.entries[i].get_mut("resource") {
-                    mr["supportingInformation"] = pdf_link(&pdf_ref);
-                }
+        // Each L1 PDF is linked to the prescriptions of its L3 document (see `linking`);
+        // one matched to none stays included, linked to the patient only.
+        let l1_ids: Vec<_> = l1s.iter().map(|(ids, _)| ids.clone()).collect();
+        let l3_ids: Vec<_> = l3s.iter().map(|(ids, _)| ids.clone()).collect();
+        let mut pdfs_of: Vec<Vec<String>> = vec![Vec::new(); l3s.len()];
+        for ((_, pdf), l3) in l1s.iter().zip(linking::l1_to_l3(&l1_ids, &l3_ids)) {
+            if let Some(l3) = l3 {
+                pdfs_of[l3].push(pdf.clone());
             }
-            for l in &mut listed {
-                l.pdf = Some(pdf_ref.clone());
+        }
+        let mut listed: Vec<Listed> = Vec::new();
+        for (entry, l3, row) in requests {
+            let pdfs = &pdfs_of[l3];
+            let Some(mr) = found.entries[entry].get_mut("resource") else {
+                continue;
+            };
+            if !pdfs.is_empty() {
+                mr["supportingInformation"] = pdf_link(pdfs);
+            }
+            if let Some(id) = mr["id"].as_str() {
+                self.cache.put(
+                    &ctx.user.hsa_id,
+                    id,
+                    Cached::Prescription {
+                        patient: key.clone(),
+                        request: mr.clone(),
+                        bundle: l3s[l3].1.clone(),
+                    },
+                );
+            }
+            if let Some(mut row) = row {
+                row.pdf = pdfs.first().cloned();
+                listed.push(row);
             }
         }
         // Where each prescription came from, so that another replica (or this one after a
@@ -615,7 +635,7 @@ impl CountryB {
             return Err(not_listed());
         };
         if let Some(pdf) = &l.pdf {
-            request["supportingInformation"] = pdf_link(pdf);
+            request["supportingInformation"] = pdf_link(std::slice::from_ref(pdf));
         }
         self.cache.put(
             &ctx.user.hsa_id,
@@ -972,9 +992,12 @@ impl CountryB {
     }
 }
 
-/// `MedicationRequest.supportingInformation` pointing at the prescription's L1 PDF.
-fn pdf_link(pdf_ref: &str) -> Value {
-    json!([{ "reference": pdf_ref, "display": "ePrescription (PDF, as issued)" }])
+/// `MedicationRequest.supportingInformation` pointing at the prescription's L1 PDFs.
+fn pdf_link(pdf_refs: &[String]) -> Value {
+    pdf_refs
+        .iter()
+        .map(|r| json!({ "reference": r, "display": "ePrescription (PDF, as issued)" }))
+        .collect()
 }
 
 /// A FHIR id (`[A-Za-z0-9.-]{1,64}`) for a document unique id and a purpose.
