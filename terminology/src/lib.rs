@@ -400,10 +400,17 @@ pub mod code_systems {
 
     /// The FHIR URI of a code system, when it has one; otherwise its `urn:oid:` form.
     pub fn to_uri(oid: &Oid) -> String {
+        known_uri(oid)
+            .map(str::to_owned)
+            .unwrap_or_else(|| oid.to_urn())
+    }
+
+    /// The well-known FHIR URI of a code system, `None` for one that only has its `urn:oid:`
+    /// form (what [`to_uri`] gives without allocating for the known ones).
+    pub fn known_uri(oid: &Oid) -> Option<&'static str> {
         URIS.iter()
             .find(|(_, o)| *o == oid.as_str())
-            .map(|(uri, _)| (*uri).to_owned())
-            .unwrap_or_else(|| oid.to_urn())
+            .map(|(uri, _)| *uri)
     }
 
     /// The display name of a well-known code system.

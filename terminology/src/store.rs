@@ -375,6 +375,15 @@ impl Terminology {
             .map(|d| d.text.clone())
     }
 
+    /// Every designation of a code (one per language), empty when the code is unknown: one
+    /// lookup for callers that compare languages.
+    pub fn designations(&self, code_system: &Oid, code: &str) -> &[Designation] {
+        self.designations
+            .get(code_system)
+            .and_then(|m| m.get(code))
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// The designation of a code in `lang`, falling back to English; its `lang` says which.
     pub fn designation(&self, code_system: &Oid, code: &str, lang: Lang) -> Option<&Designation> {
         let ds = self.designations.get(code_system)?.get(code)?;

@@ -813,12 +813,12 @@ impl<'a> Dom<'a> {
 
     /// An attribute with surrounding whitespace removed, `None` when absent or blank.
     pub(crate) fn attr_trim(&self, n: NodeId, name: &str) -> Option<&str> {
-        self.attr(n, name).map(str::trim).filter(|s| !s.is_empty())
+        self.attr(n, name).map(trim).filter(|s| !s.is_empty())
     }
 
     /// The element's own text (not its descendants'), trimmed.
     pub(crate) fn own_text(&self, n: NodeId) -> &str {
-        self.text_of(n).trim()
+        trim(self.text_of(n))
     }
 
     /// All text below `n`, whitespace collapsed to single spaces.
@@ -826,10 +826,8 @@ impl<'a> Dom<'a> {
         // Fast path: a leaf whose text needs no whitespace collapsing.
         if let Some(node) = self.nodes.get(n as usize) {
             if node.first_child == NONE {
-                let t = self.text_of(n).trim();
-                let clean =
-                    !t.contains(|c: char| c.is_whitespace() && c != ' ') && !t.contains("  ");
-                if clean {
+                let t = trim(self.text_of(n));
+                if is_collapsed(t) {
                     return t.to_owned();
                 }
             }
@@ -889,6 +887,48 @@ impl<'a> Dom<'a> {
         steps.reverse();
         format!("/{}", steps.join("/"))
     }
+}
+
+/// `str::trim`, answered without decoding characters when both ends are ASCII and not
+/// whitespace (nearly every attribute value and text).
+#[inline]
+fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(&f), Some(&l)) if is_plain(f) && is_plain(l) => s,
+        (None, _) => s,
+        _ => s.trim(),
+    }
+}
+
+/// An ASCII byte that is not whitespace.
+#[inline]
+fn is_plain(b: u8) -> bool {
+    b.is_ascii() && !b.is_ascii_whitespace() && b != 0x0b
+}
+
+/// True when `t` (already trimmed) has no whitespace but single spaces: what collapsing its
+/// whitespace would give back unchanged.
+fn is_collapsed(t: &str) -> bool {
+    let mut prev_space = false;
+    for &b in t.as_bytes() {
+        if b == b' ' {
+            if prev_space {
+                return false;
+            }
+            prev_space = true;
+        } else if b.is_ascii() {
+            if b.is_ascii_whitespace() || b == 0x0b {
+                return false;
+            }
+            prev_space = false;
+        } else {
+            // Non-ASCII: Unicode whitespace (NBSP, ideographic space, ...) is decided per
+            // character.
+            return !t.contains(|c: char| c.is_whitespace() && c != ' ') && !t.contains("  ");
+        }
+    }
+    true
 }
 
 pub(crate) struct Children<'d, 'a> {
@@ -1040,6 +1080,40 @@ mod tests {
                     assert_eq!(all_space(t), t.iter().all(u8::is_ascii_whitespace), "{t:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn fast_trim_and_collapse_checks_agree_with_str() {
+        let samples = [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "a  b",
+            "a b",
+            "a\tb",
+            "a\nb",
+            "\u{a0}a",
+            "a\u{a0}",
+            "a\u{a0}b",
+            "a \u{3000}b",
+            "\u{b}a",
+            "a\u{c}",
+            "ä",
+            " ä ",
+            "äb c",
+            "ä  b",
+            "x\u{85}y",
+            "\u{1c}a",
+            "a\u{1f}",
+        ];
+        for s in samples {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+            let t = s.trim();
+            let expect = !t.contains(|c: char| c.is_whitespace() && c != ' ') && !t.contains("  ");
+            assert_eq!(is_collapsed(t), expect, "{s:?}");
         }
     }
 

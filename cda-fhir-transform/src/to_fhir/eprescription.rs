@@ -745,60 +745,61 @@ impl Serialize for EPrescriptionBundleJ<'_> {
 pub(crate) fn to_bundle<'a>(
     doc: &'a CdaDocument,
 ) -> Result<EPrescriptionBundleJ<'a>, FromCdaError> {
-    let seed = doc.id.qualified();
+    let mut urls = Urls::new(doc.id.qualified());
     let mut entries: Vec<EntryJ<'a>> = Vec::with_capacity(4 + 2 * doc.prescriptions.len());
 
-    let patient_url = stable_uuid(&format!("{seed}/patient"));
+    let patient_url = urls.of("patient", None);
     entries.push(EntryJ {
         full_url: patient_url.clone(),
         resource: ResourceJ::Patient(&doc.patient),
     });
 
     let mut roles: Vec<(String, String)> = Vec::new(); // (professional seed, PractitionerRole url)
-    let mut add_professional = |p: &'a Professional, entries: &mut Vec<EntryJ<'a>>| -> String {
-        let pseed = professional_seed(p);
-        if let Some((_, url)) = roles.iter().find(|(s, _)| *s == pseed) {
-            return url.clone();
-        }
-        let n = roles.len();
-        let prac_url = stable_uuid(&format!("{seed}/practitioner/{n}"));
-        let role_url = stable_uuid(&format!("{seed}/role/{n}"));
-        entries.push(EntryJ {
-            full_url: prac_url.clone(),
-            resource: ResourceJ::Practitioner(p),
-        });
-        let organization = p.organization.as_ref().map(|org| {
-            let org_url = stable_uuid(&format!("{seed}/organization/{n}"));
+    let mut add_professional =
+        |p: &'a Professional, entries: &mut Vec<EntryJ<'a>>, urls: &mut Urls| -> String {
+            let pseed = professional_seed(p);
+            if let Some((_, url)) = roles.iter().find(|(s, _)| *s == pseed) {
+                return url.clone();
+            }
+            let n = roles.len();
+            let prac_url = urls.of("practitioner", Some(n));
+            let role_url = urls.of("role", Some(n));
             entries.push(EntryJ {
-                full_url: org_url.clone(),
-                resource: ResourceJ::Organization(org),
+                full_url: prac_url.clone(),
+                resource: ResourceJ::Practitioner(p),
             });
-            org_url
-        });
-        entries.push(EntryJ {
-            full_url: role_url.clone(),
-            resource: ResourceJ::Role {
-                practitioner: prac_url,
-                organization,
-                function: p.function.as_ref(),
-            },
-        });
-        roles.push((pseed, role_url.clone()));
-        role_url
-    };
+            let organization = p.organization.as_ref().map(|org| {
+                let org_url = urls.of("organization", Some(n));
+                entries.push(EntryJ {
+                    full_url: org_url.clone(),
+                    resource: ResourceJ::Organization(org),
+                });
+                org_url
+            });
+            entries.push(EntryJ {
+                full_url: role_url.clone(),
+                resource: ResourceJ::Role {
+                    practitioner: prac_url,
+                    organization,
+                    function: p.function.as_ref(),
+                },
+            });
+            roles.push((pseed, role_url.clone()));
+            role_url
+        };
     let author_role = doc
         .author
         .as_ref()
-        .map(|a| add_professional(a, &mut entries));
+        .map(|a| add_professional(a, &mut entries, &mut urls));
 
     for (i, item) in doc.prescriptions.iter().enumerate() {
-        let med_url = stable_uuid(&format!("{seed}/medication/{i}"));
+        let med_url = urls.of("medication", Some(i));
         entries.push(EntryJ {
             full_url: med_url.clone(),
             resource: ResourceJ::Medication(&item.product),
         });
         let requester = match &item.prescriber {
-            Some(p) => Some(add_professional(p, &mut entries)),
+            Some(p) => Some(add_professional(p, &mut entries, &mut urls)),
             None => author_role.clone(),
         };
         let authored = item
@@ -808,7 +809,7 @@ pub(crate) fn to_bundle<'a>(
             .or_else(|| doc.author.as_ref().and_then(|a| a.time))
             .or(doc.effective_time);
         entries.push(EntryJ {
-            full_url: stable_uuid(&format!("{seed}/request/{i}")),
+            full_url: urls.of("request", Some(i)),
             resource: ResourceJ::Request(RequestJ {
                 doc,
                 item,
@@ -822,7 +823,7 @@ pub(crate) fn to_bundle<'a>(
 
     if let Some(body) = &doc.non_xml_body {
         entries.push(EntryJ {
-            full_url: stable_uuid(&format!("{seed}/binary")),
+            full_url: urls.of("binary", None),
             resource: ResourceJ::Binary(body),
         });
     }
@@ -833,6 +834,35 @@ pub(crate) fn to_bundle<'a>(
         "ePrescription converted to FHIR"
     );
     Ok(EPrescriptionBundleJ { doc, entries })
+}
+
+/// The entries' full URLs: `stable_uuid("{document id}/{what}[/{n}]")`, each seed written
+/// into one reused buffer (no string formatting per entry).
+struct Urls {
+    seed: String,
+    /// The length of the document id part of `seed`.
+    base: usize,
+}
+
+impl Urls {
+    fn new(document_id: String) -> Urls {
+        let base = document_id.len();
+        let mut seed = document_id;
+        seed.reserve(32);
+        Urls { seed, base }
+    }
+
+    fn of(&mut self, what: &str, n: Option<usize>) -> String {
+        use std::fmt::Write;
+        self.seed.truncate(self.base);
+        self.seed.push('/');
+        self.seed.push_str(what);
+        if let Some(n) = n {
+            // Writing to a String cannot fail.
+            let _ = write!(self.seed, "/{n}");
+        }
+        stable_uuid(&self.seed)
+    }
 }
 
 /// An L1 document's PDF as a FHIR `Binary`.

@@ -211,6 +211,18 @@ pub(crate) struct OidUrn<'a>(pub &'a ncp_types::Oid);
 
 impl Serialize for OidUrn<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Joined on the stack (OIDs are short), no formatting machinery per identifier.
+        const URN: &[u8] = b"urn:oid:";
+        let oid = self.0.as_str().as_bytes();
+        let mut buf = [0u8; 96];
+        if let Some(joined) = buf.get_mut(..URN.len() + oid.len()) {
+            let (head, tail) = joined.split_at_mut(URN.len());
+            head.copy_from_slice(URN);
+            tail.copy_from_slice(oid);
+            if let Ok(text) = std::str::from_utf8(joined) {
+                return s.serialize_str(text);
+            }
+        }
         s.collect_str(&format_args!("urn:oid:{}", self.0.as_str()))
     }
 }
@@ -225,7 +237,10 @@ impl Serialize for CodingJ<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let c = self.0;
         let mut m = s.serialize_map(None)?;
-        str_entry(&mut m, "system", &swedish::system_uri(&c.code_system))?;
+        match swedish::known_system_uri(&c.code_system) {
+            Some(uri) => m.serialize_entry("system", uri)?,
+            None => m.serialize_entry("system", &OidUrn(&c.code_system))?,
+        }
         str_entry(&mut m, "code", &c.code)?;
         let sv = swedish::swedish_display(&c.code_system, &c.code);
         match (&c.display, sv) {
