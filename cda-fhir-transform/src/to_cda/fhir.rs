@@ -408,8 +408,8 @@ impl Telecom {
     }
 }
 
-/// A person's name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A person's name. `Debug` does not print it (it may end up in logs).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Name {
     pub family: String,
     pub given: Vec<String>,
@@ -444,15 +444,30 @@ impl Name {
     }
 }
 
-/// An identifier as CDA writes it: `root` OID and `extension`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An identifier as CDA writes it: `root` OID and `extension`. `Debug` shows the root only:
+/// the extension is a personal identity number or a prescription id.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Ident {
     pub root: Oid,
     pub extension: String,
 }
 
-/// The patient.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for Ident {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ident")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Name(<redacted>)")
+    }
+}
+
+/// The patient. `Debug` prints no identifying field (names, ids, address, telecom).
+#[derive(Clone)]
 pub struct PatientView {
     /// Personnummer/samordningsnummer (with its OID), or a foreign id given as `urn:oid:`.
     pub id: Ident,
@@ -463,6 +478,15 @@ pub struct PatientView {
     pub birth_time: Ts,
     pub address: Option<Address>,
     pub telecom: Vec<Telecom>,
+}
+
+impl std::fmt::Debug for PatientView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientView")
+            .field("id", &self.id)
+            .field("gender", &self.gender)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PatientView {
@@ -943,8 +967,9 @@ impl PrescriptionView {
     }
 }
 
-/// A Swedish pharmacy's dispensation of a (foreign) prescription.
-#[derive(Debug, Clone)]
+/// A Swedish pharmacy's dispensation of a (foreign) prescription. `Debug` prints neither the
+/// patient nor the ids.
+#[derive(Clone)]
 pub struct DispenseView {
     pub id: String,
     pub discarded: bool,
@@ -963,6 +988,16 @@ pub struct DispenseView {
     pub substitution_type: Option<Coded>,
     pub dosage_text: Option<String>,
     pub notes: Vec<String>,
+}
+
+impl std::fmt::Debug for DispenseView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DispenseView")
+            .field("discarded", &self.discarded)
+            .field("patient", &self.patient)
+            .field("prescription", &self.prescription)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A CDA instance identifier from a FHIR Identifier: `urn:oid:{root}` + value, or a root-only
@@ -1104,6 +1139,29 @@ impl DispenseView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Debug` of what a document is written from used to print the patient's name,
+    /// personnummer, address and phone (and `?value` ends up in logs).
+    #[test]
+    fn debug_prints_no_patient_data() {
+        let p = serde_json::json!({
+            "resourceType": "Patient",
+            "identifier": [{"system": "http://electronichealth.se/identifier/personnummer",
+                            "value": "191212121212"}],
+            "name": [{"family": "Tolvansson", "given": ["Tolvan"]}],
+            "gender": "male",
+            "birthDate": "1912-12-12",
+            "address": [{"line": ["Storgatan 1"], "city": "Uppsala", "postalCode": "75320",
+                         "country": "SE"}],
+            "telecom": [{"system": "phone", "value": "+46701234567"}]
+        });
+        let view = PatientView::parse(&p, false).unwrap();
+        assert_eq!(view.id.extension, "191212121212");
+        let shown = format!("{view:?}");
+        for secret in ["1212", "Tolvan", "Storgatan", "Uppsala", "4670"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
 
     #[test]
     fn ts_keeps_precision_and_requires_zone() {

@@ -90,8 +90,9 @@ impl PsSection {
     }
 }
 
-/// Everything one Patient Summary document is written from.
-#[derive(Debug, Clone)]
+/// Everything one Patient Summary document is written from. `Debug` prints counts only (the
+/// patient and the entries are the patient's data).
+#[derive(Clone)]
 pub struct PatientSummaryInput {
     /// FHIR Patient (as NLL / the providers serve it).
     pub patient: Value,
@@ -103,6 +104,16 @@ pub struct PatientSummaryInput {
     pub document_id: String,
     /// `ClinicalDocument/effectiveTime`.
     pub effective_time: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for PatientSummaryInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientSummaryInput")
+            .field("entries", &self.entries.len())
+            .field("incomplete", &self.incomplete)
+            .field("effective_time", &self.effective_time)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PatientSummaryInput {
