@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ncp_core::audit::{
-    to_atna_xml, AuditConfig, AuditLog, AuditSeq, EventType, Ncp, ObjectRef, Outcome, Period,
-    RefusalClass, RefusedRequest, StorageBackend, TlsPeer,
+    refusal_to_atna_xml, to_atna_xml, AuditConfig, AuditLog, AuditSeq, EventType, Ncp, ObjectRef,
+    Outcome, Period, RefusalClass, RefusedRequest, StorageBackend, TlsPeer,
 };
 use ncp_core::ihe::errors::EhdsiError;
 use ncp_core::security::HcpRole;
@@ -458,6 +458,48 @@ mod audit {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite_two_handles_on_one_file_form_one_chain() {
         concurrent_appends_form_one_chain(sqlite(), 2).await;
+    }
+
+    #[test]
+    fn a_refusal_exports_as_an_atna_security_alert_naming_only_the_tls_peer() {
+        let xml = refusal_to_atna_xml(&refusal(Some("EE"), EhdsiError::NoSignature, 3));
+        let doc = roxmltree::Document::parse(&xml).expect("XML");
+        let id = doc
+            .descendants()
+            .find(|n| n.has_tag_name("EventID"))
+            .expect("EventID");
+        assert_eq!(id.attribute("csd-code"), Some("110113"));
+        let ev = doc
+            .descendants()
+            .find(|n| n.has_tag_name("EventIdentification"))
+            .unwrap();
+        assert_eq!(ev.attribute("EventOutcomeIndicator"), Some("4"));
+        let desc = doc
+            .descendants()
+            .find(|n| n.has_tag_name("EventOutcomeDescription"))
+            .and_then(|n| n.text());
+        assert_eq!(desc, Some("4704 assertion-refused"));
+        let tx = doc
+            .descendants()
+            .find(|n| n.has_tag_name("EventTypeCode"))
+            .unwrap();
+        assert_eq!(tx.attribute("csd-code"), Some("ITI-38"));
+        let requestor = doc
+            .descendants()
+            .find(|n| n.attribute("UserIsRequestor") == Some("true"))
+            .unwrap();
+        assert_eq!(requestor.attribute("UserID"), Some("ncp.test"));
+        assert_eq!(requestor.attribute("AlternativeUserID"), Some("EE"));
+        assert_eq!(
+            requestor.attribute("NetworkAccessPointID"),
+            Some("10.1.2.3")
+        );
+        assert!(!xml.contains("0f0e0d0c"), "the message id only as a hash");
+        assert!(
+            !doc.descendants()
+                .any(|n| n.attribute("ParticipantObjectTypeCode") == Some("1")),
+            "no patient object"
+        );
     }
 
     #[tokio::test]

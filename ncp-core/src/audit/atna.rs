@@ -8,10 +8,14 @@
 //! - `ParticipantObjectIdentification`s: the patient (`ext^^^&root&ISO`), each document,
 //!   prescription or dispensation, and the transaction's message id; the audit-only `reason`
 //!   is a base64 `ParticipantObjectDetail` of the message id object (type `reason`).
+//!
+//! A request refused before its caller was verified exports as a "Security Alert" instead
+//! ([`refusal_to_atna_xml`]).
 
 use base64::Engine;
 
 use super::record::{AuditRecord, EventType, ObjectRef};
+use super::refusal::RefusedRequest;
 use crate::soap::xml::XmlWriter;
 
 /// The code system of the eHDSI XSPA purpose of use.
@@ -246,6 +250,109 @@ pub fn to_atna_xml(r: &AuditRecord) -> String {
     }
     w.close();
 
+    w.close();
+    String::from_utf8(w.finish()).unwrap_or_default()
+}
+
+/// A refusal of an unverified request as an ATNA `AuditMessage`: DICOM "Security Alert"
+/// (110113) with the outcome 4, the attempted IHE transaction (when known) as
+/// `EventTypeCode`, the eHDSI code and refusal class as `EventOutcomeDescription`; the TLS peer
+/// as the requesting participant (its certificate subject and address, nothing the request
+/// claimed) and us as the destination; the MessageID hash as the only participant object.
+pub fn refusal_to_atna_xml(r: &RefusedRequest) -> String {
+    let mut w = XmlWriter::new();
+    let time = r
+        .event_time
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let indicator = r.outcome().atna_indicator().to_string();
+    w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    w.open("AuditMessage", &[]);
+    w.open(
+        "EventIdentification",
+        &[
+            ("EventActionCode", "E"),
+            ("EventDateTime", &time),
+            ("EventOutcomeIndicator", &indicator),
+        ],
+    );
+    code(&mut w, "EventID", "110113", "DCM", "Security Alert");
+    if let Some(t) = r.attempted {
+        code(
+            &mut w,
+            "EventTypeCode",
+            t.transaction(),
+            "IHE Transactions",
+            transaction_name(t),
+        );
+    }
+    let outcome = match r.error_code {
+        Some(e) => format!("{} {}", e.code(), r.class.code()),
+        None => r.class.code().to_owned(),
+    };
+    w.leaf("EventOutcomeDescription", &[], &outcome);
+    w.close();
+
+    let source_ip = r
+        .peer
+        .remote_ip
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let country = r.kpi_country().to_owned();
+    let user = r.peer.common_name.as_deref().unwrap_or("unknown");
+    let mut attrs = vec![
+        ("UserID", user),
+        ("AlternativeUserID", country.as_str()),
+        ("UserIsRequestor", "true"),
+    ];
+    if let Some(o) = r.peer.organization.as_deref() {
+        attrs.push(("UserName", o));
+    }
+    if !source_ip.is_empty() {
+        attrs.push(("NetworkAccessPointID", &source_ip));
+        attrs.push(("NetworkAccessPointTypeCode", "2"));
+    }
+    w.open("ActiveParticipant", &attrs);
+    code(&mut w, "RoleIDCode", "110153", "DCM", "Source Role ID");
+    w.close();
+
+    let responding = format!("urn:oid:{}", r.responding.home_community_id);
+    w.open(
+        "ActiveParticipant",
+        &[
+            ("UserID", &responding),
+            ("AlternativeUserID", r.responding.country.as_str()),
+            ("UserIsRequestor", "false"),
+        ],
+    );
+    code(&mut w, "RoleIDCode", "110152", "DCM", "Destination Role ID");
+    w.close();
+
+    w.empty(
+        "AuditSourceIdentification",
+        &[
+            ("AuditSourceID", r.responding.home_community_id.as_str()),
+            ("AuditEnterpriseSiteID", r.responding.country.as_str()),
+        ],
+    );
+
+    if let Some(h) = &r.message_id_sha256 {
+        w.open(
+            "ParticipantObjectIdentification",
+            &[
+                ("ParticipantObjectID", h.as_str()),
+                ("ParticipantObjectTypeCode", "2"),
+                ("ParticipantObjectTypeCodeRole", "24"),
+            ],
+        );
+        code(
+            &mut w,
+            "ParticipantObjectIDTypeCode",
+            "message-id-sha256",
+            "urn:se:ncp:audit",
+            "SHA-256 of the request's WS-Addressing MessageID",
+        );
+        w.close();
+    }
     w.close();
     String::from_utf8(w.finish()).unwrap_or_default()
 }

@@ -49,7 +49,7 @@ use chrono::{DateTime, Utc};
 use ncp_types::CountryCode;
 use serde::{Deserialize, Serialize};
 
-pub use atna::to_atna_xml;
+pub use atna::{refusal_to_atna_xml, to_atna_xml};
 pub use record::{AuditRecord, EventType, Hcp, Ncp, ObjectRef, Outcome, GENESIS_HASH};
 pub use refusal::{MemoryRefusals, RefusalClass, RefusalSink, RefusedRequest, TlsPeer};
 
