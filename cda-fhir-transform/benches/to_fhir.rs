@@ -14,7 +14,9 @@
 //!
 //! `cargo bench -p cda-fhir-transform --bench to_fhir`
 //! `TO_FHIR_NO_CRITERION=1`: only the ratio rounds. `TO_FHIR_ROUNDS=n` (default 7).
-//! `TO_FHIR_ONLY=json|value|model|tree|floor [TO_FHIR_DOC=ep|ed] [TO_FHIR_ITERS=n]`: run one
+//! `TO_FHIR_ONLY=json|value|reparse|model|tree|floor [TO_FHIR_DOC=ep|ed] [TO_FHIR_ITERS=n]`
+//! (`reparse`: the JSON text parsed into a `serde_json::Value`, the alternative to the Value
+//! API): run one
 //! function n times after one warm-up call (the terminology tables load once per process) and
 //! exit; for stable instruction counts:
 //! `TO_FHIR_ONLY=json valgrind --tool=callgrind --toggle-collect='*profiled*' BENCH_BINARY`
@@ -142,8 +144,14 @@ fn profile_one(docs: &[Doc], which: &str) {
         "value" => &value,
         "model" => &|| read_cda(xml).map_or(0, |d| d.prescriptions.len()),
         "tree" => &|| usize::from(detect_kind(xml).is_ok()),
+        // The Value API's alternative: the text, parsed once into a `serde_json::Value`.
+        "reparse" => &|| {
+            let text = cda_to_fhir_json(xml.as_bytes()).expect("converts");
+            serde_json::from_str::<serde_json::Value>(&text)
+                .map_or(0, |v| usize::from(v.is_object()))
+        },
         "floor" => &|| floor(xml),
-        _ => panic!("TO_FHIR_ONLY: json, value, model, tree or floor"),
+        _ => panic!("TO_FHIR_ONLY: json, value, reparse, model, tree or floor"),
     };
     // The first call loads the terminology tables (once per process): keep it out of the
     // measured loop.

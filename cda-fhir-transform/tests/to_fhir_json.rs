@@ -14,7 +14,8 @@ use cda_fhir_transform::to_cda::{
     edispensation, edispensation_discard, eprescription_l1, eprescription_l3,
 };
 use cda_fhir_transform::to_fhir::{
-    cda_to_fhir, cda_to_fhir_json, cda_to_fhir_json_with, FromCdaError, JsonStyle, ReaderLimits,
+    cda_to_fhir, cda_to_fhir_json, cda_to_fhir_json_with, detect_kind, edispensation_to_fhir,
+    eprescription_to_fhir, transaction_bundle, DocumentKind, FromCdaError, JsonStyle, ReaderLimits,
 };
 use serde_json::Value;
 use support::*;
@@ -151,6 +152,39 @@ fn fast_path_equals_value_api_on_samples_and_fixtures() {
     let converted = corpus.iter().filter(|(n, x)| agree(n, x)).count();
     // 5 ePrescription fixtures x L3/L1, 2 eDispensations, 5 CDA fixtures at least.
     assert!(converted >= 15, "only {converted} converted");
+}
+
+/// The per-kind Value APIs the services call (`eprescription_to_fhir` in Country B,
+/// `edispensation_to_fhir` in Country A) give the same JSON as the text API, member for
+/// member and in the same order, on every sample and fixture of their kind.
+#[test]
+fn kind_value_apis_equal_the_text_api_on_samples_and_fixtures() {
+    let (mut eps, mut eds) = (0, 0);
+    for (name, xml) in offline_corpus() {
+        let Ok(text) = cda_to_fhir_json(xml.as_bytes()) else {
+            continue;
+        };
+        let value = match detect_kind(&xml).expect("a converted document has a kind") {
+            DocumentKind::EPrescriptionL3 | DocumentKind::EPrescriptionL1 => {
+                eps += 1;
+                eprescription_to_fhir(&xml).expect("ePrescription Value API")
+            }
+            DocumentKind::EDispensation => {
+                eds += 1;
+                transaction_bundle(&edispensation_to_fhir(&xml).expect("eDispensation Value API"))
+            }
+            _ => continue,
+        };
+        assert_eq!(
+            serde_json::to_string(&value).expect("serialise"),
+            text,
+            "{name}: Value API and text API differ"
+        );
+    }
+    assert!(
+        eps >= 10 && eds >= 2,
+        "ePrescriptions {eps}, eDispensations {eds}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
