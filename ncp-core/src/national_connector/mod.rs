@@ -24,6 +24,11 @@
 //! only admit the gateway (mutual TLS with its certificate, or a private network); the
 //! assertions are still verified in full against this bridge's own trust list.
 //!
+//! A call whose assertions are refused has no verified caller; it is audited as a
+//! [`RefusedRequest`] (the RPC, the connection's peer, the eHDSI code; nothing from the
+//! request), in the same trail. Messages tonic cannot decode never reach this service and are
+//! not audited here.
+//!
 //! Errors are gRPC statuses carrying the eHDSI code ([`status`]). Nothing here logs patient
 //! identifiers, names or documents.
 
