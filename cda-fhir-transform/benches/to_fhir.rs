@@ -11,6 +11,12 @@
 //!
 //! The ratios are measured in one run, interleaved with the floor (rounds of floor, fast path,
 //! Value API), and printed as the median and the best round: the machine is shared and noisy.
+//! On a shared machine prefer instruction counts (below): they do not move with the load.
+//!
+//! A bench is built with the dev-dependencies, and `fhirbolt` (the tests' strict FHIR parser)
+//! turns on serde_json's `preserve_order` and `arbitrary_precision`: here the Value API builds
+//! `IndexMap` objects (SipHash per key); the bridge's own builds use serde_json's `BTreeMap`.
+//! The text API does not depend on either.
 //!
 //! `cargo bench -p cda-fhir-transform --bench to_fhir`
 //! `TO_FHIR_NO_CRITERION=1`: only the ratio rounds. `TO_FHIR_ROUNDS=n` (default 7).
