@@ -27,15 +27,18 @@ pub fn router(state: AppState) -> Router {
     // The National Connector API (gRPC, HTTP/2) shares the mutual-TLS listener and its trust
     // list with the SOAP endpoints: an OpenNCP gateway connects like a foreign NCP does.
     let connector = crate::national_connector::service(state.country_a.clone());
-    Router::new()
-        .route("/status", get(status))
+    // A panic (a bug) answers in the protocol's terms rather than dropping the connection.
+    let soap = Router::new()
         .route("/ncp/xcpd", post(crate::endpoints::xcpd_endpoint))
         .route("/ncp/xca", post(crate::endpoints::xca_endpoint))
         .route("/ncp/xdr", post(crate::endpoints::xdr_endpoint))
-        .nest_service(
-            "/fhir",
-            crate::country_b::api::router(state.country_b.clone()),
-        )
+        .layer(crate::ops::panics::soap_fault_on_panic());
+    let fhir = crate::country_b::api::router(state.country_b.clone())
+        .layer(crate::ops::panics::operation_outcome_on_panic());
+    Router::new()
+        .route("/status", get(status))
+        .merge(soap)
+        .nest_service("/fhir", fhir)
         .route_service(
             "/ncp.national_connector.v1.NationalConnector/{*method}",
             connector,

@@ -145,6 +145,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // After the subscriber: a panic is logged through it, by location only.
+    ncp_core::ops::panics::install_hook();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -10,6 +10,8 @@
 //!   are not on the mutual-TLS listener: bind this one to an internal address only.
 //! - [`reload`]: the trust lists (`tls.client_ca`, `saml.trust`) reloaded without a restart,
 //!   on SIGHUP or when the files change.
+//! - [`panics`]: a handler panic answers a SOAP fault or an `OperationOutcome`, and is logged
+//!   by location only (its message may quote request data).
 //!
 //! Nothing here logs patient data: metric labels are endpoints, transactions, eHDSI codes and
 //! service names, from closed sets.
@@ -17,6 +19,7 @@
 pub mod health;
 pub mod listener;
 pub mod metrics;
+pub mod panics;
 pub mod reload;
 
 use std::net::SocketAddr;
