@@ -467,6 +467,7 @@ fn listed() -> Vec<DocumentRef> {
         format: DocumentFormat::L3,
         title: None,
         description: None,
+        transformation_of: None,
     }]
 }
 

@@ -24,7 +24,7 @@ use super::foreign_gateway::{
     DocumentClass, DocumentFormat, DocumentRef, ForeignNcp, ForeignPatient, ForeignPatientId,
     GatewayError,
 };
-use super::linking::{self, DocIds};
+use super::linking::{self, DocIds, Linkable};
 use super::patient_id::PatientKey;
 use super::store::{Claim, CountryBStore, Dispensation, Listed, StoreError};
 use super::token::{Operation, SwedishUser, TokenError};
@@ -396,10 +396,15 @@ impl CountryB {
             .await?;
         let mut seen = HashSet::new();
         let patient_id = key.to_fhir_id().ok();
-        // The L1 documents (header ids, Binary reference) and the L3 ones (header ids,
-        // Bundle), to link each PDF to its prescriptions once all are read.
-        let mut l1s: Vec<(Option<DocIds>, String)> = Vec::new();
-        let mut l3s: Vec<(Option<DocIds>, Value)> = Vec::new();
+        // The L1 documents (list and header ids, Binary reference) and the L3 ones (list and
+        // header ids, Bundle), to link each PDF to its prescriptions once all are read.
+        let mut l1s: Vec<(Linkable, String)> = Vec::new();
+        let mut l3s: Vec<(Linkable, Value)> = Vec::new();
+        let linkable = |r: &DocumentRef, xml: &str| Linkable {
+            listed_as: r.document_unique_id.clone(),
+            transformation_of: r.transformation_of.clone(),
+            header: DocIds::of(xml),
+        };
         // Per MedicationRequest: its entry, its L3, and where it came from.
         let mut requests: Vec<(usize, usize, Option<Listed>)> = Vec::new();
         for (r, xml) in docs {
@@ -420,7 +425,7 @@ impl CountryB {
                             },
                         );
                         if seen.insert(format!("Binary/{id}")) {
-                            l1s.push((DocIds::of(&xml), format!("Binary/{id}")));
+                            l1s.push((linkable(&r, &xml), format!("Binary/{id}")));
                             found
                                 .entries
                                 .push(fhir::entry(base, binary, None, "include"));
@@ -486,7 +491,7 @@ impl CountryB {
                             mode,
                         ));
                     }
-                    l3s.push((DocIds::of(&xml), bundle));
+                    l3s.push((linkable(&r, &xml), bundle));
                 }
             }
         }
@@ -594,6 +599,7 @@ impl CountryB {
             format: DocumentFormat::L3,
             title: None,
             description: None,
+            transformation_of: None,
         };
         let ncp = self.route(key.country, Service::Eprescription)?;
         let retrieved = match self

@@ -100,6 +100,11 @@ pub struct DocumentRef {
     pub format: DocumentFormat,
     pub title: Option<String>,
     pub description: Option<String>,
+    /// For an L1 (PDF) entry: the `document_unique_id` of the listed L3 entry it is a
+    /// transformation of, as the list's `XFRM` association says (eHDSI relates the two
+    /// documents of one prescription so). `None` when the list relates it to no listed L3 or
+    /// to more than one.
+    pub transformation_of: Option<String>,
 }
 
 /// A retrieved document.

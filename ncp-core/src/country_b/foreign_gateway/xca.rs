@@ -143,6 +143,8 @@ pub fn parse_query_response(
     let Some(list) = child(root, RIM_NS, "RegistryObjectList") else {
         return Ok(out);
     };
+    // The entryUUID of each document kept, to resolve the associations.
+    let mut entry_ids: Vec<&str> = Vec::new();
     for eo in children(list, RIM_NS, "ExtrinsicObject") {
         let Some(unique_id) = external_identifier(eo, scheme::UNIQUE_ID).filter(|u| !u.is_empty())
         else {
@@ -183,9 +185,60 @@ pub fn parse_query_response(
             },
             title: localized(eo, "Name").filter(|t| !t.is_empty()),
             description: localized(eo, "Description").filter(|d| !d.is_empty()),
+            transformation_of: None,
         });
+        entry_ids.push(eo.attribute("id").unwrap_or("").trim());
     }
+    link_transformations(list, &entry_ids, &mut out);
     Ok(out)
+}
+
+/// Sets each L1's `transformation_of` from the list's `XFRM` associations between an L1 and
+/// an L3 entry (OpenNCP writes the L1 as source and the L3 as target; either way round is
+/// read). Other association types, and associations naming entries not kept, are ignored; an
+/// L1 related to two L3s is left unlinked.
+fn link_transformations(
+    list: roxmltree::Node<'_, '_>,
+    entry_ids: &[&str],
+    docs: &mut [DocumentRef],
+) {
+    let index = |id: Option<&str>| {
+        let id = id?.trim();
+        let mut hits = entry_ids
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.is_empty() && **e == id);
+        match (hits.next(), hits.next()) {
+            (Some((i, _)), None) => Some(i),
+            _ => None,
+        }
+    };
+    // Per document: the L3 indices it is related to.
+    let mut l3_of: Vec<Vec<usize>> = vec![Vec::new(); docs.len()];
+    for a in children(list, RIM_NS, "Association") {
+        if a.attribute("associationType").map(str::trim) != Some(codes::ASSOCIATION_XFRM) {
+            continue;
+        }
+        let (Some(s), Some(t)) = (
+            index(a.attribute("sourceObject")),
+            index(a.attribute("targetObject")),
+        ) else {
+            continue;
+        };
+        let (l1, l3) = match (docs[s].format, docs[t].format) {
+            (DocumentFormat::L1Pdf, DocumentFormat::L3) => (s, t),
+            (DocumentFormat::L3, DocumentFormat::L1Pdf) => (t, s),
+            _ => continue,
+        };
+        if !l3_of[l1].contains(&l3) {
+            l3_of[l1].push(l3);
+        }
+    }
+    for (l1, l3s) in l3_of.iter().enumerate() {
+        if let [l3] = l3s[..] {
+            docs[l1].transformation_of = Some(docs[l3].document_unique_id.clone());
+        }
+    }
 }
 
 /// The `xdsb:RetrieveDocumentSetRequest` for `doc`.
@@ -281,6 +334,8 @@ pub fn parse_retrieve_response(
 mod tests {
     use super::*;
     use crate::ihe::errors::{EhdsiError, RegistryError};
+    use crate::ihe::metadata::DocumentEntry;
+    use crate::ihe::Code;
     use crate::ihe::xca::{
         build_query_response, build_retrieve_response, parse_query, parse_retrieve,
         RetrievedDocument as Served, ReturnType, Transfer,
@@ -331,6 +386,99 @@ mod tests {
         );
     }
 
+    /// A listed ePrescription entry: `l1` of the L3 whose entryUUID is given, or an L3.
+    fn entry(uuid: &str, unique_id: &str, l1_of: Option<&str>) -> DocumentEntry {
+        let class = Code::new(codes::CLASS_EPRESCRIPTION, codes::LOINC, "ePrescription");
+        let format = match l1_of {
+            Some(_) => Code::new(codes::FORMAT_PDF, codes::FORMAT_SCHEME_IHE_PCC, "PDF"),
+            None => Code::new(
+                codes::FORMAT_EPRESCRIPTION,
+                codes::FORMAT_SCHEME_EHDSI,
+                "eP",
+            ),
+        };
+        DocumentEntry {
+            entry_uuid: uuid.into(),
+            unique_id: unique_id.into(),
+            repository_unique_id: oid("2.16.17.710.850.1000.990.1.9"),
+            home_community_id: oid("2.16.17.710.850.1000.990.1"),
+            patient: PatientIdentifier::new(patient().root, patient().extension),
+            class_code: class.clone(),
+            type_code: class,
+            format_code: format,
+            confidentiality_code: Code::new("N", codes::CONFIDENTIALITY_SCHEME, "Normal"),
+            healthcare_facility_type: None,
+            practice_setting: None,
+            language_code: "en-GB".into(),
+            mime_type: "text/xml".into(),
+            creation_time: "20260101120000".into(),
+            title: "ePrescription".into(),
+            description: None,
+            size: None,
+            hash: None,
+            author_person: None,
+            reference_ids: Vec::new(),
+            eprescription: None,
+            transformation_of: l1_of.map(Into::into),
+        }
+    }
+
+    /// Each listed document's unique id with its `transformation_of`.
+    fn links(body: &[u8]) -> Vec<(String, Option<String>)> {
+        parse_query_response(body, DocumentClass::EPrescription, &oid("1.2"))
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.document_unique_id, d.transformation_of))
+            .collect()
+    }
+
+    #[test]
+    fn the_lists_xfrm_associations_link_each_pdf_to_its_l3() {
+        // Two prescriptions, the PDFs listed crossed; associations as OpenNCP writes them
+        // (source the L1, target the L3).
+        let body = build_query_response(
+            &[
+                entry("urn:uuid:a3", "1.9.1", None),
+                entry("urn:uuid:b3", "1.9.2", None),
+                entry("urn:uuid:b1", "1.9.3", Some("urn:uuid:b3")),
+                entry("urn:uuid:a1", "1.9.4", Some("urn:uuid:a3")),
+            ],
+            &[],
+            ReturnType::LeafClass,
+        );
+        let expected = |b1: Option<&str>, a1: Option<&str>| {
+            vec![
+                ("1.9.1".to_owned(), None),
+                ("1.9.2".to_owned(), None),
+                ("1.9.3".to_owned(), b1.map(str::to_owned)),
+                ("1.9.4".to_owned(), a1.map(str::to_owned)),
+            ]
+        };
+        assert_eq!(links(&body), expected(Some("1.9.2"), Some("1.9.1")));
+        let xml = String::from_utf8(body).unwrap();
+        // The other way round reads the same.
+        let swapped = xml.replace(
+            r#"sourceObject="urn:uuid:a1" targetObject="urn:uuid:a3""#,
+            r#"sourceObject="urn:uuid:a3" targetObject="urn:uuid:a1""#,
+        );
+        assert_ne!(swapped, xml);
+        assert_eq!(
+            links(swapped.as_bytes()),
+            expected(Some("1.9.2"), Some("1.9.1"))
+        );
+        // An association of another type says nothing about transformation.
+        let other = xml.replacen(codes::ASSOCIATION_XFRM, codes::ASSOCIATION_HAS_MEMBER, 1);
+        assert_eq!(links(other.as_bytes()), expected(None, Some("1.9.1")));
+        // A PDF said to transform both L3s is linked to neither; one naming an entry not in
+        // the list is ignored.
+        let extra = format!(
+            r#"<rim:Association associationType="{}" id="urn:uuid:x1" sourceObject="urn:uuid:a1" targetObject="urn:uuid:b3"/><rim:Association associationType="{0}" id="urn:uuid:x2" sourceObject="urn:uuid:b1" targetObject="urn:uuid:gone"/></rim:RegistryObjectList>"#,
+            codes::ASSOCIATION_XFRM
+        );
+        let doubled = xml.replace("</rim:RegistryObjectList>", &extra);
+        assert_eq!(links(doubled.as_bytes()), expected(Some("1.9.2"), None));
+    }
+
     #[test]
     fn retrieve_inline_and_mtom() {
         let doc = DocumentRef {
@@ -341,6 +489,7 @@ mod tests {
             format: DocumentFormat::L3,
             title: None,
             description: None,
+            transformation_of: None,
         };
         let req = parse_retrieve(&build_retrieve(&doc)).unwrap();
         assert_eq!(req.documents[0].document_unique_id, doc.document_unique_id);
