@@ -2,9 +2,9 @@
 //! "Security Alert", DCM 110113: a failed authentication attempt).
 //!
 //! Such a request has no verified caller: its SAML assertions were missing, unreadable,
-//! unsigned, tampered with, signed by an untrusted issuer, expired or for another audience, or
-//! the assertions' signer is not the TLS peer, or the message was not readable SOAP at all. An
-//! [`super::AuditRecord`] needs a verified HCP, so these get their own record, chained in the
+//! unsigned, tampered with, signed by an untrusted issuer, expired or for another audience, its
+//! `wsu:Timestamp` was malformed or stale, or the assertions' signer is not the TLS peer, or the
+//! message was not readable SOAP at all. An [`super::AuditRecord`] needs a verified HCP, so these get their own record, chained in the
 //! same table and hashed the same way ([`super::record::chain_hash`]).
 //!
 //! What it records is only what the bridge knows for sure:
@@ -64,13 +64,17 @@ pub enum RefusalClass {
     Assertion,
     /// The assertions verified, but were signed by another NCP than the TLS peer.
     PeerMismatch,
+    /// The `wsse:Security` header's `wsu:Timestamp` was refused before the assertions: more
+    /// than one, malformed, expired, or created too far in the future.
+    Timestamp,
 }
 
 impl RefusalClass {
-    pub const ALL: [RefusalClass; 3] = [
+    pub const ALL: [RefusalClass; 4] = [
         RefusalClass::UnreadableMessage,
         RefusalClass::Assertion,
         RefusalClass::PeerMismatch,
+        RefusalClass::Timestamp,
     ];
 
     pub fn code(self) -> &'static str {
@@ -78,6 +82,7 @@ impl RefusalClass {
             RefusalClass::UnreadableMessage => "unreadable-message",
             RefusalClass::Assertion => "assertion-refused",
             RefusalClass::PeerMismatch => "tls-peer-mismatch",
+            RefusalClass::Timestamp => "timestamp-refused",
         }
     }
 

@@ -6,7 +6,8 @@
 //! - `POST /ncp/xdr`: ITI-41 Provide and Register (eDispensation and its discard).
 //!
 //! Each request goes: body within `server.max_body_bytes` → [`soap::parse_request`] → the IHE
-//! body ([`crate::ihe`]) → [`security::verify_assertions_cached`] for the transaction → the signing
+//! body ([`crate::ihe`]) → the `wsu:Timestamp`, when there is one ([`security::check_timestamp`],
+//! on every request) → [`security::verify_assertions_cached`] for the transaction → the signing
 //! NCP must be the TLS peer (certificate `C=`) → for XCA and XDR the request's patient must be
 //! the TRC assertion's → [`CountryA`] → the audit event, durably → the response.
 //!
@@ -15,9 +16,10 @@
 //! acknowledgement (`AE`, or `NF` for no match) for patient discovery; a RegistryErrorList for
 //! XCA and XDR business errors.
 //!
-//! A request refused before its caller is verified (unreadable, assertions refused, signer not
-//! the TLS peer) is audited too, as a [`RefusedRequest`]: only the TLS peer, the endpoint, the
-//! refusal and the eHDSI code, never the request's claimed patient or HCP. Nothing here logs patient identifiers, names or documents.
+//! A request refused before its caller is verified (unreadable, Timestamp or assertions refused,
+//! signer not the TLS peer) is audited too, as a [`RefusedRequest`]: only the TLS peer, the
+//! endpoint, the refusal and the eHDSI code, never the request's claimed patient or HCP. Nothing
+//! here logs patient identifiers, names or documents.
 
 // The early answers (`Err(Response)`) are the responses themselves, built once per request.
 #![allow(clippy::result_large_err)]
@@ -317,8 +319,9 @@ async fn refuse(
     response
 }
 
-/// Verifies the assertions for `needs` and that the signing NCP is the TLS peer; a refusal is
-/// audited as such (there is no verified caller to name).
+/// Checks the `wsu:Timestamp` when there is one, verifies the assertions for `needs` and that
+/// the signing NCP is the TLS peer; a refusal is audited as such (there is no verified caller
+/// to name).
 async fn verify(
     ep: &CountryAEndpoints,
     peer: &Peer,
@@ -336,12 +339,24 @@ async fn verify(
         class,
         message_id: req.addressing.message_id.clone(),
     };
+    let now = Utc::now();
+    // The Timestamp first (WSS 1.1 §10), on every request: it is outside the cached assertions.
+    if let Err(e) = security::check_timestamp(req.header.as_deref(), now, ep.policy.clock_skew) {
+        tracing::info!(reason = %e, transaction = ?needs, "wsu:Timestamp refused");
+        let f = Fault::sender(e.message())
+            .with_subcode(soap::fault::QName::wsse(e.wsse_subcode()))
+            .with_ehdsi(
+                EhdsiError::from_code(e.ehdsi_code()).unwrap_or(EhdsiError::ErrorSecGeneric),
+            );
+        let r = fault(Some(req), &f);
+        return Err(refuse(ep, peer, refusal(RefusalClass::Timestamp), &f, r).await);
+    }
     let caller = match security::verify_assertions_cached(
         &req.envelope,
         &ep.trust,
         &ep.verified,
         &ep.policy,
-        Utc::now(),
+        now,
         needs,
     ) {
         Ok(c) => c,

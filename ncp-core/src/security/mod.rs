@@ -25,12 +25,17 @@
 //! ```
 //!
 //! `envelope_xml` is the SOAP envelope as XML (for MTOM/XOP messages, the root MIME part).
+//!
+//! Before the assertions, [`check_timestamp`] judges the header's optional `wsu:Timestamp`
+//! (WS-Security faults `InvalidSecurity` / `MessageExpired`); it is outside the signed
+//! assertions and so outside the verification cache, and runs on every request.
 
 mod assertion;
 mod cache;
 mod errors;
 mod issue;
 mod policy;
+mod timestamp;
 mod trust;
 mod xmldsig;
 
@@ -50,6 +55,7 @@ pub use issue::{
     unsigned_trc_assertion, AssertionOptions, IssueError, SignedAssertion, SigningKey,
 };
 pub use policy::{AssertionPolicy, Transaction};
+pub use timestamp::{check_timestamp, ReceivedTimestamp, TimestampError, WSU_NS};
 pub use trust::{SigningTrust, TrustError};
 pub use xmldsig::{KeyAlgorithm, SignError};
 
