@@ -41,7 +41,9 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/fhir", fhir)
         .route_service(
             "/ncp.national_connector.v1.NationalConnector/{*method}",
-            connector,
+            tower::ServiceBuilder::new()
+                .layer(crate::ops::panics::grpc_status_on_panic())
+                .service(connector),
         )
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .route_layer(axum::middleware::from_fn(crate::ops::metrics::track))

@@ -3,7 +3,8 @@
 //! - A handler that panics answers in its protocol's own terms instead of dropping the
 //!   connection: a SOAP 1.2 `Receiver` fault with `ERROR_GENERIC` on the IHE endpoints
 //!   ([`soap_fault_on_panic`]), a FHIR `OperationOutcome` on the FHIR API
-//!   ([`operation_outcome_on_panic`]). Both are HTTP 500.
+//!   ([`operation_outcome_on_panic`]), both HTTP 500; gRPC status `INTERNAL` on the National
+//!   Connector ([`grpc_status_on_panic`]).
 //! - The panic is logged with its location only ([`install_hook`]): a panic message may quote
 //!   the input it choked on (a string slice panic prints the string, which may be a personal
 //!   identity number or a prescription id), and neither the default hook nor tower-http's
@@ -79,6 +80,26 @@ fn operation_outcome(_panic: Box<dyn Any + Send + 'static>) -> Response {
         .into_response()
 }
 
+/// For the National Connector (gRPC): status `INTERNAL` as a trailers-only answer.
+pub fn grpc_status_on_panic() -> CatchPanicLayer<SoapFaultOnPanic> {
+    CatchPanicLayer::custom(grpc_internal as SoapFaultOnPanic)
+}
+
+fn grpc_internal(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/grpc"),
+            (header::HeaderName::from_static("grpc-status"), "13"),
+            (
+                header::HeaderName::from_static("grpc-message"),
+                "internal%20error%20of%20the%20Swedish%20NCP",
+            ),
+        ],
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -141,6 +162,20 @@ mod tests {
         assert_eq!(v["resourceType"], "OperationOutcome");
         assert_eq!(v["issue"][0]["code"], "exception");
         assert!(!body.contains("1212"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_grpc_handler_answers_status_internal() {
+        let app = Router::new()
+            .route("/x", get(slices_badly))
+            .layer(grpc_status_on_panic());
+        let res = app
+            .oneshot(Request::get("/x").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-type"], "application/grpc");
+        assert_eq!(res.headers()["grpc-status"], "13");
     }
 
     #[derive(Clone, Default)]
