@@ -179,6 +179,7 @@ pub enum OutboxError {
     Postgres(#[from] tokio_postgres::Error),
     #[error("outbox payload: {0}")]
     Payload(#[from] serde_json::Error),
+    /// Names the row by [`log_ref`], never by its key (a patient's dispensation id).
     #[error("outbox holds an unreadable row ({0})")]
     Corrupt(String),
     #[error("outbox key must be 1 to 256 characters")]
@@ -333,10 +334,12 @@ impl Outbox {
         rows.into_iter()
             .map(|r| {
                 Ok(PendingSummary {
-                    kind: Kind::parse(&r.kind)
-                        .ok_or_else(|| OutboxError::Corrupt(format!("kind of {}", r.key)))?,
-                    state: State::parse(&r.state)
-                        .ok_or_else(|| OutboxError::Corrupt(format!("state of {}", r.key)))?,
+                    kind: Kind::parse(&r.kind).ok_or_else(|| {
+                        OutboxError::Corrupt(format!("kind of row {}", log_ref(&r.key)))
+                    })?,
+                    state: State::parse(&r.state).ok_or_else(|| {
+                        OutboxError::Corrupt(format!("state of row {}", log_ref(&r.key)))
+                    })?,
                     attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
                     enqueued_at: time_of(r.enqueued_ms)?,
                     next_attempt_at: time_of(r.next_attempt_ms)?,
@@ -376,10 +379,11 @@ impl Outbox {
         };
         let Some(raw) = raw else { return Ok(None) };
         let payload = serde_json::from_str(&raw.payload)
-            .map_err(|_| OutboxError::Corrupt(format!("payload of {}", raw.key)))?;
+            .map_err(|_| OutboxError::Corrupt(format!("payload of row {}", log_ref(&raw.key))))?;
         Ok(Some(Item {
-            kind: Kind::parse(&raw.kind)
-                .ok_or_else(|| OutboxError::Corrupt(format!("kind of {}", raw.key)))?,
+            kind: Kind::parse(&raw.kind).ok_or_else(|| {
+                OutboxError::Corrupt(format!("kind of row {}", log_ref(&raw.key)))
+            })?,
             payload,
             attempts: u32::try_from(raw.attempts).unwrap_or(u32::MAX),
             enqueued_at: time_of(raw.enqueued_ms)?,
@@ -392,6 +396,42 @@ impl Outbox {
         match &self.store {
             Store::Sqlite(s) => s.finish(key, token, how).await,
             Store::Postgres(s) => s.finish(key, token, how).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An unreadable row's error (logged by the worker) used to name the row by its key.
+    #[tokio::test]
+    async fn unreadable_row_errors_name_the_row_by_log_ref_not_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.db");
+        let config = OutboxConfig {
+            backend: StorageBackend::Sqlite { path: path.clone() },
+            worker: WorkerConfig::default(),
+        };
+        let outbox = Outbox::open(&config).await.unwrap();
+        let key = "eD-191212121212-4711";
+        outbox
+            .enqueue(
+                key,
+                Kind::Submit,
+                serde_json::json!({"resourceType": "MedicationDispense"}),
+            )
+            .await
+            .unwrap();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE outbox SET kind = 'bogus'", [])
+            .unwrap();
+        let listed = outbox.pending().await.unwrap_err().to_string();
+        let claimed = outbox.claim("token").await.unwrap_err().to_string();
+        for e in [listed, claimed] {
+            assert!(!e.contains("1212"), "{e}");
+            assert!(e.contains(&log_ref(key)), "{e}");
         }
     }
 }
