@@ -16,12 +16,30 @@ pub enum SearchMode {
     Outcome,
 }
 
-/// One resource of a search result.
-#[derive(Debug, Clone, PartialEq)]
+/// One resource of a search result. `Debug` names the resource type only: the resource and
+/// its URL are a patient's data (a `?result` in a log must not carry them).
+#[derive(Clone, PartialEq)]
 pub struct SearchEntry {
     pub resource: Value,
     pub mode: SearchMode,
     pub full_url: Option<String>,
+}
+
+impl std::fmt::Debug for SearchEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchEntry")
+            .field("resource_type", &resource_type(&self.resource))
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `resourceType` when it is a plain FHIR type name, for `Debug`.
+pub(crate) fn resource_type(resource: &Value) -> &str {
+    resource["resourceType"]
+        .as_str()
+        .filter(|t| t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphabetic()))
+        .unwrap_or("?")
 }
 
 /// All pages of a search, flattened. Included resources appear once even when several pages
@@ -112,6 +130,24 @@ impl SearchResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Debug` used to print whole resources (names, personal ids, prescriptions).
+    #[test]
+    fn debug_prints_no_resource_content() {
+        let result = SearchResult {
+            total: Some(1),
+            entries: vec![SearchEntry {
+                resource: serde_json::json!({"resourceType": "Patient", "id": "191212121212",
+                    "name": [{"family": "Tolvansson"}]}),
+                mode: SearchMode::Match,
+                full_url: Some("https://nll.example/Patient/191212121212".into()),
+            }],
+        };
+        let shown = format!("{result:?}");
+        assert!(shown.contains("Patient"), "{shown}");
+        assert!(!shown.contains("1212"), "{shown}");
+        assert!(!shown.contains("Tolvansson"), "{shown}");
+    }
     use serde_json::json;
 
     #[test]

@@ -35,8 +35,8 @@ impl PrescriptionStatus {
     }
 }
 
-/// A dispensation NLL accepted.
-#[derive(Debug, Clone, PartialEq)]
+/// A dispensation NLL accepted. `Debug` prints neither the id nor the resource.
+#[derive(Clone, PartialEq)]
 pub struct Dispensed {
     /// NLL's id of the `MedicationDispense`.
     pub id: DispensationId,
@@ -45,6 +45,15 @@ pub struct Dispensed {
     /// dispensed twice.
     pub created: bool,
     pub location: Option<String>,
+}
+
+impl std::fmt::Debug for Dispensed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispensed")
+            .field("id", &self.id)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
 }
 
 const INCLUDES: [(&str, &str); 3] = [
