@@ -106,15 +106,17 @@ pub struct Document {
 
 impl std::fmt::Debug for Document {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the unique id: it carries the prescription id.
         f.debug_struct("Document")
-            .field("unique_id", &self.unique_id)
+            .field("level", &self.level)
             .field("len", &self.bytes.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-/// A dispensation (or discard) NLL has recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A dispensation (or discard) NLL has recorded. `Debug` prints counts, not the ids (they are
+/// a patient's prescriptions and dispensations).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Ack {
     /// The prescriptions concerned.
     pub prescriptions: Vec<PrescriptionId>,
@@ -125,6 +127,17 @@ pub struct Ack {
     /// The outbox keys of what is durably queued for NLL (with `[outbox]`; NLL's ids come
     /// at delivery).
     pub queued: Vec<String>,
+}
+
+impl std::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ack")
+            .field("prescriptions", &self.prescriptions.len())
+            .field("dispensations", &self.dispensations.len())
+            .field("already_recorded", &self.already_recorded)
+            .field("queued", &self.queued.len())
+            .finish()
+    }
 }
 
 /// A refusal in eHDSI terms, with the prescription it is about when there is one.
@@ -826,5 +839,34 @@ fn demographics(id: PersonId, p: &Value) -> IdentifiedPatient {
         postal_code: address["postalCode"].as_str().map(str::to_owned),
         country: address["country"].as_str().map(str::to_owned),
         id,
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    /// `Debug` of what the service answers used to print prescription and dispensation ids
+    /// (the document unique id and the outbox keys carry them too).
+    #[test]
+    fn debug_prints_no_prescription_or_dispensation_ids() {
+        let rx = PrescriptionId::new("rx-4711").unwrap();
+        let doc = Document {
+            unique_id: format!("1.2.752.129.2.1.2.1^{}", rx.as_str()),
+            mime_type: "text/xml".into(),
+            bytes: b"<ClinicalDocument/>".to_vec(),
+            prescription: rx.clone(),
+            level: Level::L3,
+        };
+        let ack = Ack {
+            prescriptions: vec![rx.clone()],
+            dispensations: vec![DispensationId::new("ed-4711").unwrap()],
+            already_recorded: 0,
+            queued: vec!["ed-4711".into()],
+        };
+        let refusal = Refusal::new(EhdsiError::ErrorEpGeneric).about(&rx);
+        let shown = format!("{doc:?} {ack:?} {refusal:?}");
+        assert!(!shown.contains("4711"), "{shown}");
+        assert!(shown.contains("len"), "{shown}");
     }
 }
