@@ -50,6 +50,12 @@ impl Raw {
         };
         self.exec(sql).await.expect("disable triggers");
     }
+
+    /// Runs `sql` (guards lifted) and returns where `log` now finds the chain broken.
+    async fn tamper(&self, log: &AuditLog, sql: &str) -> Option<AuditSeq> {
+        self.exec(sql).await.expect("tamper");
+        log.verify().await.expect("verify").first_broken
+    }
 }
 
 struct Backend {
@@ -146,22 +152,21 @@ async fn tampering_is_detected(b: Backend) {
     assert_eq!(report.records, 7);
 
     // Editing an index column only (hiding an access from the patient) is caught too.
-    b.raw
-        .exec("UPDATE audit_log SET patient_ext = '191111111111' WHERE seq = 4")
-        .await
-        .expect("tamper");
     assert_eq!(
-        log.verify().await.expect("verify").first_broken,
+        b.raw
+            .tamper(
+                &log,
+                "UPDATE audit_log SET patient_ext = '191111111111' WHERE seq = 4"
+            )
+            .await,
         Some(AuditSeq(4))
     );
 
     // Removing a row in the middle breaks the chain at the next one.
-    b.raw
-        .exec("DELETE FROM audit_log WHERE seq = 2")
-        .await
-        .expect("delete");
     assert_eq!(
-        log.verify().await.expect("verify").first_broken,
+        b.raw
+            .tamper(&log, "DELETE FROM audit_log WHERE seq = 2")
+            .await,
         Some(AuditSeq(3))
     );
 }
@@ -252,30 +257,28 @@ async fn refusals_chain_and_count(b: Backend) {
 
     b.raw.disable_guards().await;
     // Planting a patient on a refusal (index column only) is caught.
-    b.raw
-        .exec("UPDATE audit_log SET patient_root = '1.2.3', patient_ext = 'x' WHERE seq = 6")
-        .await
-        .expect("tamper");
     assert_eq!(
-        log.verify().await.expect("verify").first_broken,
+        b.raw
+            .tamper(
+                &log,
+                "UPDATE audit_log SET patient_root = '1.2.3', patient_ext = 'x' WHERE seq = 6"
+            )
+            .await,
         Some(AuditSeq(6))
     );
     // Changing the code of a refusal is caught.
-    b.raw
-        .exec("UPDATE audit_log SET record = replace(record, '\"4704\"', '\"4702\"') WHERE seq = 4")
-        .await
-        .expect("tamper");
     assert_eq!(
-        log.verify().await.expect("verify").first_broken,
+        b.raw.tamper(&log, "UPDATE audit_log SET record = replace(record, '\"4704\"', '\"4702\"') WHERE seq = 4").await,
         Some(AuditSeq(4))
     );
     // Turning a refusal into a transaction record's kind (its event type column) is caught.
-    b.raw
-        .exec("UPDATE audit_log SET event_type = 'document-list' WHERE seq = 2")
-        .await
-        .expect("tamper");
     assert_eq!(
-        log.verify().await.expect("verify").first_broken,
+        b.raw
+            .tamper(
+                &log,
+                "UPDATE audit_log SET event_type = 'document-list' WHERE seq = 2"
+            )
+            .await,
         Some(AuditSeq(2))
     );
 }
