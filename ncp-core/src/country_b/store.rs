@@ -33,37 +33,8 @@ pub const DISCARD_CLAIM: Duration = Duration::from_secs(120);
 /// The advisory lock serialising schema creation between replicas (`ncp_cntb`).
 const SCHEMA_LOCK: i64 = 0x6e63_705f_636e_7462;
 
-const SQLITE_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS country_b_dispensation (
-    id                 TEXT PRIMARY KEY,
-    owner              TEXT NOT NULL,
-    organisation       TEXT NOT NULL,
-    country            TEXT NOT NULL,
-    patient            TEXT NOT NULL,
-    prescription       TEXT NOT NULL,
-    bundle             TEXT NOT NULL,
-    sent_ms            INTEGER NOT NULL,
-    expires_ms         INTEGER NOT NULL,
-    discard_claimed_ms INTEGER,
-    discarded_ms       INTEGER
-);
-CREATE INDEX IF NOT EXISTS country_b_dispensation_expiry ON country_b_dispensation (expires_ms);
-CREATE TABLE IF NOT EXISTS country_b_listed (
-    owner                TEXT NOT NULL,
-    prescription         TEXT NOT NULL,
-    country              TEXT NOT NULL,
-    patient              TEXT NOT NULL,
-    document_unique_id   TEXT NOT NULL,
-    repository_unique_id TEXT NOT NULL,
-    home_community_id    TEXT NOT NULL,
-    pdf                  TEXT,
-    expires_ms           INTEGER NOT NULL,
-    PRIMARY KEY (owner, prescription)
-);
-CREATE INDEX IF NOT EXISTS country_b_listed_expiry ON country_b_listed (expires_ms);
-";
-
-const PG_SCHEMA: &str = "
+/// The tables, for both backends (SQLite gives `BIGINT` integer affinity).
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS country_b_dispensation (
     id                 TEXT PRIMARY KEY,
     owner              TEXT NOT NULL,
@@ -192,23 +163,26 @@ fn bundle_of(text: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("dispensation bundle: {e}")))
 }
 
-const SQLITE_INSERT_DISPENSATION: &str = "INSERT INTO country_b_dispensation
-    (id, owner, organisation, country, patient, prescription, bundle, sent_ms, expires_ms)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-const PG_INSERT_DISPENSATION: &str = "INSERT INTO country_b_dispensation
+// The statements, in PostgreSQL's `$N` placeholders; SQLite takes them as `?N` ([`sqlite`]).
+const DELETE_EXPIRED_DISPENSATIONS: &str =
+    "DELETE FROM country_b_dispensation WHERE expires_ms <= $1";
+const INSERT_DISPENSATION: &str = "INSERT INTO country_b_dispensation
     (id, owner, organisation, country, patient, prescription, bundle, sent_ms, expires_ms)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-
-const SQLITE_UPSERT_LISTED: &str = "INSERT INTO country_b_listed
-    (owner, prescription, country, patient, document_unique_id, repository_unique_id,
-     home_community_id, pdf, expires_ms)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-    ON CONFLICT (owner, prescription) DO UPDATE SET country = excluded.country,
-        patient = excluded.patient, document_unique_id = excluded.document_unique_id,
-        repository_unique_id = excluded.repository_unique_id,
-        home_community_id = excluded.home_community_id, pdf = excluded.pdf,
-        expires_ms = excluded.expires_ms";
-const PG_UPSERT_LISTED: &str = "INSERT INTO country_b_listed
+/// The claim: only an undiscarded row of this owner, unclaimed or with a stale claim.
+const CLAIM: &str = "UPDATE country_b_dispensation SET discard_claimed_ms = $3
+    WHERE id = $1 AND owner = $2 AND expires_ms > $3 AND discarded_ms IS NULL
+      AND (discard_claimed_ms IS NULL OR discard_claimed_ms < $4)
+    RETURNING organisation, country, patient, prescription, bundle";
+/// Why a claim failed: (discarded, claimed) of the owner's unexpired row.
+const DISCARD_STATE: &str = "SELECT discarded_ms IS NOT NULL, discard_claimed_ms IS NOT NULL
+    FROM country_b_dispensation
+    WHERE id = $1 AND owner = $2 AND expires_ms > $3";
+const MARK_DISCARDED: &str = "UPDATE country_b_dispensation SET discarded_ms = $2 WHERE id = $1";
+const RELEASE_CLAIM: &str = "UPDATE country_b_dispensation SET discard_claimed_ms = NULL
+    WHERE id = $1 AND discarded_ms IS NULL";
+const DELETE_EXPIRED_LISTED: &str = "DELETE FROM country_b_listed WHERE expires_ms <= $1";
+const UPSERT_LISTED: &str = "INSERT INTO country_b_listed
     (owner, prescription, country, patient, document_unique_id, repository_unique_id,
      home_community_id, pdf, expires_ms)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -217,16 +191,15 @@ const PG_UPSERT_LISTED: &str = "INSERT INTO country_b_listed
         repository_unique_id = excluded.repository_unique_id,
         home_community_id = excluded.home_community_id, pdf = excluded.pdf,
         expires_ms = excluded.expires_ms";
+const SELECT_LISTED: &str = "SELECT country, patient, document_unique_id, repository_unique_id,
+        home_community_id, pdf
+    FROM country_b_listed
+    WHERE owner = $1 AND prescription = $2 AND expires_ms > $3";
 
-/// The claim: only an undiscarded row of this owner, unclaimed or with a stale claim.
-const SQLITE_CLAIM: &str = "UPDATE country_b_dispensation SET discard_claimed_ms = ?3
-    WHERE id = ?1 AND owner = ?2 AND expires_ms > ?3 AND discarded_ms IS NULL
-      AND (discard_claimed_ms IS NULL OR discard_claimed_ms < ?4)
-    RETURNING organisation, country, patient, prescription, bundle";
-const PG_CLAIM: &str = "UPDATE country_b_dispensation SET discard_claimed_ms = $3
-    WHERE id = $1 AND owner = $2 AND expires_ms > $3 AND discarded_ms IS NULL
-      AND (discard_claimed_ms IS NULL OR discard_claimed_ms < $4)
-    RETURNING organisation, country, patient, prescription, bundle";
+/// `sql` with SQLite's numbered placeholders (`?N` for `$N`; no statement holds another `$`).
+fn sqlite(sql: &str) -> String {
+    sql.replace('$', "?")
+}
 
 impl CountryBStore {
     /// Opens (creating its tables if needed) the store in `backend`.
@@ -237,7 +210,7 @@ impl CountryBStore {
             }
             StorageBackend::Postgres { url } => {
                 let mut client = pg_connect(url).await?;
-                pg_create_schema(&mut client, SCHEMA_LOCK, PG_SCHEMA).await?;
+                pg_create_schema(&mut client, SCHEMA_LOCK, SCHEMA).await?;
                 Backend::Postgres(Box::new(PgClient::new(url, client)))
             }
         };
@@ -254,12 +227,9 @@ impl CountryBStore {
                 let d = d.clone();
                 blocking(conn, move |c| {
                     let tx = c.transaction()?;
+                    tx.execute(&sqlite(DELETE_EXPIRED_DISPENSATIONS), [now])?;
                     tx.execute(
-                        "DELETE FROM country_b_dispensation WHERE expires_ms <= ?1",
-                        [now],
-                    )?;
-                    tx.execute(
-                        SQLITE_INSERT_DISPENSATION,
+                        &sqlite(INSERT_DISPENSATION),
                         params![
                             d.id,
                             d.owner,
@@ -281,13 +251,9 @@ impl CountryBStore {
                 let mut guard = pg.get().await?;
                 let conn = guard.as_mut().ok_or_else(missing)?;
                 let tx = conn.client.transaction().await?;
+                tx.execute(DELETE_EXPIRED_DISPENSATIONS, &[&now]).await?;
                 tx.execute(
-                    "DELETE FROM country_b_dispensation WHERE expires_ms <= $1",
-                    &[&now],
-                )
-                .await?;
-                tx.execute(
-                    PG_INSERT_DISPENSATION,
+                    INSERT_DISPENSATION,
                     &[
                         &d.id,
                         &d.owner,
@@ -318,20 +284,16 @@ impl CountryBStore {
                 let (owner, id) = (owner.clone(), id.clone());
                 blocking(conn, move |c| {
                     let claimed = c
-                        .query_row(SQLITE_CLAIM, params![id, owner, now, stale], |r| {
+                        .query_row(&sqlite(CLAIM), params![id, owner, now, stale], |r| {
                             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                         })
                         .optional()?;
                     let state = if claimed.is_some() {
                         None
                     } else {
-                        c.query_row(
-                            "SELECT discarded_ms IS NOT NULL, discard_claimed_ms IS NOT NULL
-                             FROM country_b_dispensation
-                             WHERE id = ?1 AND owner = ?2 AND expires_ms > ?3",
-                            params![id, owner, now],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
+                        c.query_row(&sqlite(DISCARD_STATE), params![id, owner, now], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })
                         .optional()?
                     };
                     Ok((claimed, state))
@@ -342,7 +304,7 @@ impl CountryBStore {
                 let guard = pg.get().await?;
                 let client = &guard.as_ref().ok_or_else(missing)?.client;
                 let claimed = client
-                    .query_opt(PG_CLAIM, &[&id, &owner, &now, &stale])
+                    .query_opt(CLAIM, &[&id, &owner, &now, &stale])
                     .await?
                     .map(|r| -> Result<Row> {
                         Ok((
@@ -358,12 +320,7 @@ impl CountryBStore {
                     None
                 } else {
                     client
-                        .query_opt(
-                            "SELECT discarded_ms IS NOT NULL, discard_claimed_ms IS NOT NULL
-                             FROM country_b_dispensation
-                             WHERE id = $1 AND owner = $2 AND expires_ms > $3",
-                            &[&id, &owner, &now],
-                        )
+                        .query_opt(DISCARD_STATE, &[&id, &owner, &now])
                         .await?
                         .map(|r| -> Result<(bool, bool)> { Ok((r.try_get(0)?, r.try_get(1)?)) })
                         .transpose()?
@@ -399,16 +356,9 @@ impl CountryBStore {
             Backend::Sqlite(conn) => {
                 blocking(conn, move |c| {
                     if discarded {
-                        c.execute(
-                            "UPDATE country_b_dispensation SET discarded_ms = ?2 WHERE id = ?1",
-                            params![id, now],
-                        )?;
+                        c.execute(&sqlite(MARK_DISCARDED), params![id, now])?;
                     } else {
-                        c.execute(
-                            "UPDATE country_b_dispensation SET discard_claimed_ms = NULL
-                             WHERE id = ?1 AND discarded_ms IS NULL",
-                            [id],
-                        )?;
+                        c.execute(&sqlite(RELEASE_CLAIM), [id])?;
                     }
                     Ok(())
                 })
@@ -418,20 +368,9 @@ impl CountryBStore {
                 let guard = pg.get().await?;
                 let client = &guard.as_ref().ok_or_else(missing)?.client;
                 if discarded {
-                    client
-                        .execute(
-                            "UPDATE country_b_dispensation SET discarded_ms = $2 WHERE id = $1",
-                            &[&id, &now],
-                        )
-                        .await?;
+                    client.execute(MARK_DISCARDED, &[&id, &now]).await?;
                 } else {
-                    client
-                        .execute(
-                            "UPDATE country_b_dispensation SET discard_claimed_ms = NULL
-                             WHERE id = $1 AND discarded_ms IS NULL",
-                            &[&id],
-                        )
-                        .await?;
+                    client.execute(RELEASE_CLAIM, &[&id]).await?;
                 }
                 Ok(())
             }
@@ -449,9 +388,9 @@ impl CountryBStore {
             Backend::Sqlite(conn) => {
                 blocking(conn, move |c| {
                     let tx = c.transaction()?;
-                    tx.execute("DELETE FROM country_b_listed WHERE expires_ms <= ?1", [now])?;
+                    tx.execute(&sqlite(DELETE_EXPIRED_LISTED), [now])?;
                     {
-                        let mut st = tx.prepare_cached(SQLITE_UPSERT_LISTED)?;
+                        let mut st = tx.prepare_cached(&sqlite(UPSERT_LISTED))?;
                         for l in &rows {
                             st.execute(params![
                                 l.owner,
@@ -474,13 +413,9 @@ impl CountryBStore {
             Backend::Postgres(pg) => {
                 let mut guard = pg.get().await?;
                 let conn = guard.as_mut().ok_or_else(missing)?;
-                let upsert = conn.statement(PG_UPSERT_LISTED).await?;
+                let upsert = conn.statement(UPSERT_LISTED).await?;
                 let tx = conn.client.transaction().await?;
-                tx.execute(
-                    "DELETE FROM country_b_listed WHERE expires_ms <= $1",
-                    &[&now],
-                )
-                .await?;
+                tx.execute(DELETE_EXPIRED_LISTED, &[&now]).await?;
                 for l in &rows {
                     tx.execute(
                         &upsert,
@@ -514,10 +449,7 @@ impl CountryBStore {
                 let (owner, prescription) = (owner.clone(), prescription.clone());
                 blocking(conn, move |c| {
                     Ok(c.query_row(
-                        "SELECT country, patient, document_unique_id, repository_unique_id,
-                                home_community_id, pdf
-                         FROM country_b_listed
-                         WHERE owner = ?1 AND prescription = ?2 AND expires_ms > ?3",
+                        &sqlite(SELECT_LISTED),
                         params![owner, prescription, now],
                         |r| {
                             Ok((
@@ -538,13 +470,7 @@ impl CountryBStore {
                 let guard = pg.get().await?;
                 let client = &guard.as_ref().ok_or_else(missing)?.client;
                 client
-                    .query_opt(
-                        "SELECT country, patient, document_unique_id, repository_unique_id,
-                                home_community_id, pdf
-                         FROM country_b_listed
-                         WHERE owner = $1 AND prescription = $2 AND expires_ms > $3",
-                        &[&owner, &prescription, &now],
-                    )
+                    .query_opt(SELECT_LISTED, &[&owner, &prescription, &now])
                     .await?
                     .map(|r| -> Result<Row> {
                         Ok((
@@ -590,7 +516,7 @@ fn missing() -> StoreError {
 async fn open_sqlite(path: std::path::PathBuf) -> Result<Connection> {
     tokio::task::spawn_blocking(move || -> Result<Connection> {
         let conn = crate::db::open_sqlite(Path::new(&path))?;
-        conn.execute_batch(SQLITE_SCHEMA)?;
+        conn.execute_batch(SCHEMA)?;
         Ok(conn)
     })
     .await
