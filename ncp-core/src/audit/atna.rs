@@ -14,7 +14,7 @@
 
 use base64::Engine;
 
-use super::record::{AuditRecord, EventType, ObjectRef};
+use super::record::{AuditRecord, EventType, Ncp, ObjectRef, Outcome};
 use super::refusal::RefusedRequest;
 use crate::soap::xml::XmlWriter;
 
@@ -54,17 +54,13 @@ fn code(w: &mut XmlWriter, element: &str, code: &str, system: &str, text: &str) 
     );
 }
 
-/// The record as an ATNA `AuditMessage` document.
-pub fn to_atna_xml(r: &AuditRecord) -> String {
+/// A new `AuditMessage`, its `EventIdentification` opened (action, time and outcome set).
+fn open_message(action: &str, time: &chrono::DateTime<chrono::Utc>, outcome: Outcome) -> XmlWriter {
     let mut w = XmlWriter::new();
-    let (id_code, id_text, action) = event_id(r.event_type);
-    let time = r
-        .event_time
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let indicator = r.outcome.atna_indicator().to_string();
+    let time = time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let indicator = outcome.atna_indicator().to_string();
     w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     w.open("AuditMessage", &[]);
-
     w.open(
         "EventIdentification",
         &[
@@ -73,6 +69,36 @@ pub fn to_atna_xml(r: &AuditRecord) -> String {
             ("EventOutcomeIndicator", &indicator),
         ],
     );
+    w
+}
+
+/// The responding NCP (us) as the destination participant and as the audit source.
+fn responding(w: &mut XmlWriter, ncp: &Ncp) {
+    let id = format!("urn:oid:{}", ncp.home_community_id);
+    w.open(
+        "ActiveParticipant",
+        &[
+            ("UserID", &id),
+            ("AlternativeUserID", ncp.country.as_str()),
+            ("UserIsRequestor", "false"),
+        ],
+    );
+    code(w, "RoleIDCode", "110152", "DCM", "Destination Role ID");
+    w.close();
+
+    w.empty(
+        "AuditSourceIdentification",
+        &[
+            ("AuditSourceID", ncp.home_community_id.as_str()),
+            ("AuditEnterpriseSiteID", ncp.country.as_str()),
+        ],
+    );
+}
+
+/// The record as an ATNA `AuditMessage` document.
+pub fn to_atna_xml(r: &AuditRecord) -> String {
+    let (id_code, id_text, action) = event_id(r.event_type);
+    let mut w = open_message(action, &r.event_time, r.outcome);
     code(&mut w, "EventID", id_code, "DCM", id_text);
     let (tx_system, tx_code) = match r.event_type {
         EventType::FhirApi => (
@@ -147,25 +173,7 @@ pub fn to_atna_xml(r: &AuditRecord) -> String {
     code(&mut w, "RoleIDCode", "110153", "DCM", "Source Role ID");
     w.close();
 
-    let responding = format!("urn:oid:{}", r.responding.home_community_id);
-    w.open(
-        "ActiveParticipant",
-        &[
-            ("UserID", &responding),
-            ("AlternativeUserID", r.responding.country.as_str()),
-            ("UserIsRequestor", "false"),
-        ],
-    );
-    code(&mut w, "RoleIDCode", "110152", "DCM", "Destination Role ID");
-    w.close();
-
-    w.empty(
-        "AuditSourceIdentification",
-        &[
-            ("AuditSourceID", r.responding.home_community_id.as_str()),
-            ("AuditEnterpriseSiteID", r.responding.country.as_str()),
-        ],
-    );
+    responding(&mut w, &r.responding);
 
     if let Some(p) = &r.patient {
         let cx = p.to_cx();
@@ -260,21 +268,7 @@ pub fn to_atna_xml(r: &AuditRecord) -> String {
 /// as the requesting participant (its certificate subject and address, nothing the request
 /// claimed) and us as the destination; the MessageID hash as the only participant object.
 pub fn refusal_to_atna_xml(r: &RefusedRequest) -> String {
-    let mut w = XmlWriter::new();
-    let time = r
-        .event_time
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let indicator = r.outcome().atna_indicator().to_string();
-    w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-    w.open("AuditMessage", &[]);
-    w.open(
-        "EventIdentification",
-        &[
-            ("EventActionCode", "E"),
-            ("EventDateTime", &time),
-            ("EventOutcomeIndicator", &indicator),
-        ],
-    );
+    let mut w = open_message("E", &r.event_time, r.outcome());
     code(&mut w, "EventID", "110113", "DCM", "Security Alert");
     if let Some(t) = r.attempted {
         code(
@@ -315,25 +309,7 @@ pub fn refusal_to_atna_xml(r: &RefusedRequest) -> String {
     code(&mut w, "RoleIDCode", "110153", "DCM", "Source Role ID");
     w.close();
 
-    let responding = format!("urn:oid:{}", r.responding.home_community_id);
-    w.open(
-        "ActiveParticipant",
-        &[
-            ("UserID", &responding),
-            ("AlternativeUserID", r.responding.country.as_str()),
-            ("UserIsRequestor", "false"),
-        ],
-    );
-    code(&mut w, "RoleIDCode", "110152", "DCM", "Destination Role ID");
-    w.close();
-
-    w.empty(
-        "AuditSourceIdentification",
-        &[
-            ("AuditSourceID", r.responding.home_community_id.as_str()),
-            ("AuditEnterpriseSiteID", r.responding.country.as_str()),
-        ],
-    );
+    responding(&mut w, &r.responding);
 
     if let Some(h) = &r.message_id_sha256 {
         w.open(
