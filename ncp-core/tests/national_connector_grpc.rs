@@ -3,12 +3,16 @@
 //! HTTP/2), and a tonic client calling it with eHDSI assertions signed by the test PKI's
 //! Estonian NCP.
 
+mod country_a_support;
+
 // In a module named like the feature, so `cargo test -p ncp-core national_connector` runs it.
 mod national_connector {
+    use super::country_a_support::{
+        self as support, claims, options, pharmacist, BRIDGE_HSA, DOC_ROOT, EP_DOC_ROOT, HCID, PNR,
+    };
     use std::net::SocketAddr;
     use std::sync::Arc;
 
-    use chrono::Duration;
     use ncp_core::audit::{MemoryRefusals, RefusalSink};
     use ncp_core::config::Config;
     use ncp_core::country_a::{AuditEvent, AuditFailure, AuditSink, MemoryAudit, Outcome};
@@ -22,21 +26,14 @@ mod national_connector {
     use ncp_core::national_connector::{ehdsi_code, service};
     use ncp_core::pki::TestPki;
     use ncp_core::security::{
-        issue_hcp_assertion, issue_trc_assertion, unsigned_hcp_assertion, AssertionOptions,
-        FacilityType, HcpClaims, HcpRole, PatientRef, Permission, PurposeOfUse, SigningKey,
-        TrcClaims,
+        issue_hcp_assertion, issue_trc_assertion, unsigned_hcp_assertion, FacilityType, HcpClaims,
+        HcpRole, PatientRef, Permission, PurposeOfUse, SigningKey, TrcClaims,
     };
     use ncp_types::Oid;
     use serde_json::Value;
     use tonic::transport::Channel;
     use tonic::Code;
 
-    const HCID: &str = "1.2.752.129.2.1.99.1";
-    const DOC_ROOT: &str = "1.2.752.129.2.1.99.2";
-    /// `ClinicalDocument/id/@root` of the bridge's ePrescriptions (`{DOC_ROOT}.1`).
-    const EP_DOC_ROOT: &str = "1.2.752.129.2.1.99.2.1";
-    const PNR: &str = "1.2.752.129.2.1.3.1";
-    const BRIDGE_HSA: &str = "SE2321000198-NCPTEST";
     /// The eHDSI ePrescription (L3) templateId.
     const EP_L3_TEMPLATE: &str = "1.3.6.1.4.1.12559.11.10.1.3.1.1.1";
 
@@ -234,33 +231,6 @@ trust = [{ca:?}]
         }
     }
 
-    fn options() -> AssertionOptions {
-        AssertionOptions::new("urn:idp:EE:countryB", Duration::hours(1))
-    }
-
-    fn claims(permissions: &[Permission]) -> HcpClaims {
-        HcpClaims {
-            subject_id: "hcp-4711@ncp-ee.test".into(),
-            name: "Mari Maasikas".into(),
-            role: HcpRole::PHARMACIST,
-            organisation: "Tallinna Apteek".into(),
-            organisation_id: "urn:oid:1.3.6.1.4.1.48336.1.1".into(),
-            facility_type: FacilityType::Pharmacy,
-            purpose_of_use: PurposeOfUse::Treatment,
-            permissions: permissions.iter().copied().collect(),
-            locality: None,
-        }
-    }
-
-    fn pharmacist() -> HcpClaims {
-        claims(&[
-            Permission::Prd006,
-            Permission::Prd004,
-            Permission::Prd010,
-            Permission::Ppd046,
-        ])
-    }
-
     fn pid(ext: &str) -> proto::PatientId {
         proto::PatientId {
             root: PNR.into(),
@@ -268,79 +238,38 @@ trust = [{ca:?}]
         }
     }
 
-    /// CDA options of a foreign NCP (Estonia) writing the eDispensation.
-    fn foreign_cda_options() -> cda_fhir_transform::to_cda::CdaOptions {
-        use cda_fhir_transform::to_cda::{Address, CdaOptions, NcpOrganisation};
-        let root = Oid::parse("1.3.6.1.4.1.48336.7").expect("oid");
-        CdaOptions::under(
-            &root,
-            chrono::Utc::now().fixed_offset(),
-            NcpOrganisation {
-                id: root.clone(),
-                name: "Tervisekassa (test NCP Estonia)".into(),
-                address: Address {
-                    lines: vec!["Lastekodu 48".into()],
-                    postal_code: Some("10144".into()),
-                    city: Some("Tallinn".into()),
-                    country: Some(ncp_types::CountryCode::parse("EE").expect("EE")),
-                },
-                telecom: None,
-            },
-        )
-    }
-
-    /// A foreign pharmacy's MedicationDispense of the Swedish prescription `rx` of `pnr`.
-    fn medication_dispense(dispense_id: &str, pnr: &str, rx: &str) -> Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../cda-fhir-transform/tests/fixtures/fhir/medicationdispense.json");
-        let mut md: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
-        md["id"] = Value::from(dispense_id);
-        md["identifier"][0]["value"] = Value::from(dispense_id);
-        for c in md["contained"].as_array_mut().expect("contained") {
-            match c["resourceType"].as_str() {
-                Some("Patient") => {
-                    c["identifier"] =
-                        serde_json::json!([{"system": format!("urn:oid:{PNR}"), "value": pnr}]);
-                }
-                Some("MedicationRequest") => {
-                    c["identifier"] = serde_json::json!([
-                        {"system": format!("urn:oid:{EP_DOC_ROOT}"), "value": rx},
-                        {"system": format!("urn:oid:{DOC_ROOT}.2"), "value": rx}
-                    ]);
-                }
-                _ => {}
-            }
-        }
-        md
-    }
-
     fn edispensation(dispense_id: &str, pnr: &str, rx: &str) -> EpsosDocument {
-        let md = medication_dispense(dispense_id, pnr, rx);
-        let cda = cda_fhir_transform::to_cda::edispensation(&md, &foreign_cda_options())
-            .expect("eDispensation written");
-        EpsosDocument {
-            patient_id: Some(pid(pnr)),
-            class_code: "60593-1".into(),
-            document_id: format!("1.3.6.1.4.1.48336.7.1^{dispense_id}"),
-            mime_type: "text/xml".into(),
-            document: cda.into_bytes(),
-        }
+        epsos(pnr, support::edispensation(dispense_id, pnr, rx))
     }
 
     fn edispensation_discard(dispense_id: &str, pnr: &str, rx: &str) -> EpsosDocument {
-        let md = medication_dispense(dispense_id, pnr, rx);
-        let cda = cda_fhir_transform::to_cda::edispensation_discard(&md, &foreign_cda_options())
-            .expect("discard written");
+        epsos(pnr, support::edispensation_discard(dispense_id, pnr, rx))
+    }
+
+    /// A foreign eDispensation (its document id and CDA) of patient `pnr` as the gateway sends it.
+    fn epsos(pnr: &str, (document_id, cda): (String, Vec<u8>)) -> EpsosDocument {
         EpsosDocument {
             patient_id: Some(pid(pnr)),
             class_code: "60593-1".into(),
-            document_id: format!(
-                "1.3.6.1.4.1.48336.7.1^{}",
-                cda_fhir_transform::to_cda::discard_document_extension(dispense_id)
-            ),
+            document_id,
             mime_type: "text/xml".into(),
-            document: cda.into_bytes(),
+            document: cda,
+        }
+    }
+
+    /// The HCP assertion of [`pharmacist`], unsigned.
+    fn unsigned_hcp() -> Vec<u8> {
+        unsigned_hcp_assertion(&pharmacist(), &options())
+            .xml
+            .into_bytes()
+    }
+
+    /// A search for Tolvan with only the HCP assertion `hcp`.
+    fn bare_search(hcp: Vec<u8>) -> PatientSearchRequest {
+        PatientSearchRequest {
+            hcp_assertion: hcp,
+            patient_ids: vec![pid(TOLVAN)],
+            ..Default::default()
         }
     }
 
@@ -715,16 +644,10 @@ trust = [{ca:?}]
         };
         let trail = Arc::new(ncp_core::country_a::AuditTrail::new(log.clone(), us));
         let mut env = Env::start_full(Some(trail), Some(log.clone())).await;
-        let unsigned = unsigned_hcp_assertion(&pharmacist(), &options())
-            .xml
-            .into_bytes();
+        let unsigned = unsigned_hcp();
         let s = env
             .client
-            .patient_search(PatientSearchRequest {
-                hcp_assertion: unsigned,
-                patient_ids: vec![pid(TOLVAN)],
-                ..Default::default()
-            })
+            .patient_search(bare_search(unsigned))
             .await
             .unwrap_err();
         assert_refused(&s, Code::Unauthenticated, "4704");
@@ -818,9 +741,7 @@ trust = [{ca:?}]
 
         // An unsigned HCP assertion: 4704.
         let (_, trc) = env.assertions(TOLVAN);
-        let unsigned = unsigned_hcp_assertion(&pharmacist(), &options())
-            .xml
-            .into_bytes();
+        let unsigned = unsigned_hcp();
         let s = env
             .client
             .submit_dispensation(submit(unsigned.clone(), trc))
@@ -829,11 +750,7 @@ trust = [{ca:?}]
         assert_refused(&s, Code::Unauthenticated, "4704");
         let s = env
             .client
-            .patient_search(PatientSearchRequest {
-                hcp_assertion: unsigned,
-                patient_ids: vec![pid(TOLVAN)],
-                ..Default::default()
-            })
+            .patient_search(bare_search(unsigned))
             .await
             .unwrap_err();
         assert_refused(&s, Code::Unauthenticated, "4704");
@@ -879,7 +796,10 @@ trust = [{ca:?}]
 
         // A pharmacist without the dispensation permission (PPD-046): 4703.
         let (hcp, trc) = env.assertions_with(
-            &claims(&[Permission::Prd006, Permission::Prd004, Permission::Prd010]),
+            &claims(
+                HcpRole::PHARMACIST,
+                &[Permission::Prd006, Permission::Prd004, Permission::Prd010],
+            ),
             TOLVAN,
         );
         let s = env

@@ -8,26 +8,13 @@ mod country_a_support;
 
 mod refusal_audit {
     use super::country_a_support::*;
-    use ncp_core::audit::{AuditConfig, AuditLog, Period};
-    use ncp_core::security::{issue_hcp_assertion, unsigned_hcp_assertion, SigningKey};
+    use ncp_core::audit::{AuditLog, Period};
+    use ncp_core::security::{
+        issue_hcp_assertion, unsigned_hcp_assertion, HcpClaims, SignedAssertion, SigningKey,
+    };
     use serde_json::Value;
 
     const TOLVAN: &str = "191212121212";
-
-    /// Every stored record, oldest first, as JSON.
-    fn records(config: &AuditConfig) -> Vec<Value> {
-        let ncp_core::audit::StorageBackend::Sqlite { path } = &config.backend else {
-            panic!("the test trail is SQLite");
-        };
-        let conn = rusqlite::Connection::open(path).expect("audit file");
-        let mut st = conn
-            .prepare("SELECT record FROM audit_log ORDER BY seq")
-            .expect("query");
-        st.query_map([], |r| r.get::<_, String>(0))
-            .expect("rows")
-            .map(|j| serde_json::from_str(&j.expect("row")).expect("JSON"))
-            .collect()
-    }
 
     /// Sends one request and returns the one record it added, checking that it is a refusal
     /// with `code`, and that nothing from the request is in it.
@@ -38,14 +25,14 @@ mod refusal_audit {
         body: Vec<u8>,
         code: Option<&str>,
     ) -> Value {
-        let before = records(&env.audit_config()).len();
+        let before = env.audit_records().len();
         let r = env
             .post_raw(client, path, "application/soap+xml; charset=UTF-8", body)
             .await
             .expect("the bridge answers");
         assert!(r.status >= 400, "{} {}", r.status, r.text());
         assert_eq!(r.fault_code().as_deref(), code, "{}", r.text());
-        let all = records(&env.audit_config());
+        let all = env.audit_records();
         assert_eq!(all.len(), before + 1, "exactly one record per refusal");
         let rec = all.last().expect("a record").clone();
         assert_eq!(rec["record"], "refused-unverified", "{rec}");
@@ -56,6 +43,31 @@ mod refusal_audit {
             assert!(!text.contains(claimed), "{claimed} in {text}");
         }
         rec
+    }
+
+    /// An XCA query for Tolvan carrying `assertions`.
+    fn xca(assertions: &[String]) -> Vec<u8> {
+        envelope(
+            XCA_QUERY_ACTION,
+            assertions,
+            &xca_query_body(PNR, TOLVAN, "57833-6"),
+        )
+        .into_bytes()
+    }
+
+    /// Sends Estonia's XCA query with `hcp_xml` (the HCP assertion `hcp` as sent) and an
+    /// Estonian TRC assertion for `hcp` and `claims`; returns its one refusal, with `code`.
+    async fn refused_xca(
+        env: &Env,
+        client: &reqwest::Client,
+        hcp: &SignedAssertion,
+        hcp_xml: &str,
+        claims: &HcpClaims,
+        code: &str,
+    ) -> Value {
+        let trc = trc_assertion(env, "EE", hcp, claims, PNR, TOLVAN);
+        let body = xca(&[hcp_xml.to_owned(), trc.xml]);
+        one_refusal(env, client, "/ncp/xca", body, Some(code)).await
     }
 
     fn peer_is(rec: &Value, country: &str) {
@@ -69,14 +81,6 @@ mod refusal_audit {
         let env = Env::start_full(64 * 1024, true).await;
         let ee = env.client("EE");
         let c = pharmacist();
-        let xca = |assertions: &[String]| {
-            envelope(
-                XCA_QUERY_ACTION,
-                assertions,
-                &xca_query_body(PNR, TOLVAN, "57833-6"),
-            )
-            .into_bytes()
-        };
 
         // Unreadable: not XML, too large, an Action the endpoint does not serve, an XCPD body
         // that is no query. No eHDSI code was sent, none is recorded.
@@ -109,27 +113,11 @@ mod refusal_audit {
         peer_is(&rec, "EE");
 
         let unsigned = unsigned_hcp_assertion(&c, &options());
-        let trc = trc_assertion(&env, "EE", &unsigned, &c, PNR, TOLVAN);
-        one_refusal(
-            &env,
-            &ee,
-            "/ncp/xca",
-            xca(&[unsigned.xml, trc.xml]),
-            Some("4704"),
-        )
-        .await;
+        refused_xca(&env, &ee, &unsigned, &unsigned.xml, &c, "4704").await;
 
         let hcp = hcp_assertion(&env, "EE", &c);
-        let trc = trc_assertion(&env, "EE", &hcp, &c, PNR, TOLVAN);
         let tampered = hcp.xml.replace("Mari Maasikas", "Mallory");
-        one_refusal(
-            &env,
-            &ee,
-            "/ncp/xca",
-            xca(&[tampered, trc.xml]),
-            Some("4704"),
-        )
-        .await;
+        refused_xca(&env, &ee, &hcp, &tampered, &c, "4704").await;
 
         let stranger = SigningKey::from_pem(
             &std::fs::read(&env.pki.untrusted_cert).unwrap(),
@@ -137,41 +125,17 @@ mod refusal_audit {
         )
         .unwrap();
         let hcp = issue_hcp_assertion(&c, &options(), &stranger).unwrap();
-        let trc = trc_assertion(&env, "EE", &hcp, &c, PNR, TOLVAN);
-        one_refusal(
-            &env,
-            &ee,
-            "/ncp/xca",
-            xca(&[hcp.xml, trc.xml]),
-            Some("4704"),
-        )
-        .await;
+        refused_xca(&env, &ee, &hcp, &hcp.xml, &c, "4704").await;
 
         let mut old = options();
         old.issue_instant = chrono::Utc::now() - chrono::Duration::hours(3);
         let hcp = issue_hcp_assertion(&c, &old, &env.signer("EE")).unwrap();
-        let trc = trc_assertion(&env, "EE", &hcp, &c, PNR, TOLVAN);
-        one_refusal(
-            &env,
-            &ee,
-            "/ncp/xca",
-            xca(&[hcp.xml, trc.xml]),
-            Some("4702"),
-        )
-        .await;
+        refused_xca(&env, &ee, &hcp, &hcp.xml, &c, "4702").await;
 
         let mut elsewhere = options();
         elsewhere.audience = "urn:ehdsi:assertions.audience:somewhere-else".into();
         let hcp = issue_hcp_assertion(&c, &elsewhere, &env.signer("EE")).unwrap();
-        let trc = trc_assertion(&env, "EE", &hcp, &c, PNR, TOLVAN);
-        one_refusal(
-            &env,
-            &ee,
-            "/ncp/xca",
-            xca(&[hcp.xml, trc.xml]),
-            Some("4702"),
-        )
-        .await;
+        refused_xca(&env, &ee, &hcp, &hcp.xml, &c, "4702").await;
 
         let weak = claims(ncp_core::security::HcpRole::PHARMACIST, &[]);
         let hcp = hcp_assertion(&env, "EE", &weak);

@@ -11,7 +11,6 @@ mod country_a_support;
 mod soap_timestamp {
     use super::country_a_support::*;
     use chrono::{DateTime, Duration, Utc};
-    use ncp_core::audit::AuditConfig;
     use serde_json::Value;
 
     const TOLVAN: &str = "191212121212";
@@ -49,20 +48,6 @@ mod soap_timestamp {
             .into_bytes()
     }
 
-    fn records(config: &AuditConfig) -> Vec<Value> {
-        let ncp_core::audit::StorageBackend::Sqlite { path } = &config.backend else {
-            panic!("the test trail is SQLite");
-        };
-        let conn = rusqlite::Connection::open(path).expect("audit file");
-        let mut st = conn
-            .prepare("SELECT record FROM audit_log ORDER BY seq")
-            .expect("query");
-        st.query_map([], |r| r.get::<_, String>(0))
-            .expect("rows")
-            .map(|j| serde_json::from_str(&j.expect("row")).expect("JSON"))
-            .collect()
-    }
-
     /// The `env:Subcode/env:Value` of a fault, as written (`wsse:...`).
     fn subcode(r: &Reply) -> Option<String> {
         let text = r.text();
@@ -82,11 +67,11 @@ mod soap_timestamp {
     }
 
     async fn accepted(env: &Env, client: &reqwest::Client, body: Vec<u8>) {
-        let before = records(&env.audit_config()).len();
+        let before = env.audit_records().len();
         let r = send(env, client, "/ncp/xca", body).await;
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.fault_code(), None, "{}", r.text());
-        let all = records(&env.audit_config());
+        let all = env.audit_records();
         assert_eq!(all.len(), before + 1);
         assert_ne!(
             all[before]["record"], "refused-unverified",
@@ -104,7 +89,7 @@ mod soap_timestamp {
         body: Vec<u8>,
         wsse: &str,
     ) -> Value {
-        let before = records(&env.audit_config()).len();
+        let before = env.audit_records().len();
         let r = send(env, client, path, body).await;
         assert_eq!(r.status, 400, "{}", r.text());
         let text = r.text();
@@ -118,7 +103,7 @@ mod soap_timestamp {
             text.contains("wsu:"),
             "the reason names the Timestamp: {text}"
         );
-        let all = records(&env.audit_config());
+        let all = env.audit_records();
         assert_eq!(all.len(), before + 1, "exactly one record per refusal");
         let rec = all.last().expect("a record").clone();
         assert_eq!(rec["record"], "refused-unverified", "{rec}");
@@ -186,7 +171,7 @@ mod soap_timestamp {
                 "InvalidSecurity",
             )
             .await;
-            records(&env.audit_config()).len()
+            env.audit_records().len()
         };
         assert_eq!(count, 4 + 5, "four accepted, five refused");
 

@@ -174,6 +174,21 @@ backoff_max_ms = 1000
         }
     }
 
+    /// Every record of the bridge's SQLite audit trail, oldest first, as JSON.
+    pub fn audit_records(&self) -> Vec<Value> {
+        let ncp_core::audit::StorageBackend::Sqlite { path } = self.audit_config().backend else {
+            panic!("the test trail is SQLite");
+        };
+        let conn = rusqlite::Connection::open(path).expect("audit file");
+        let mut st = conn
+            .prepare("SELECT record FROM audit_log ORDER BY seq")
+            .expect("query");
+        st.query_map([], |r| r.get::<_, String>(0))
+            .expect("rows")
+            .map(|j| serde_json::from_str(&j.expect("row")).expect("JSON"))
+            .collect()
+    }
+
     /// Waits (up to 10 s) until NLL holds `n` dispensations of `rx` matching `pred`.
     pub async fn wait_for(&self, rx: &str, n: usize, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
