@@ -35,12 +35,11 @@ struct Env {
     dir: PathBuf,
     pki: TestPki,
     sim: RunningForeignNcp,
-    addr: std::net::SocketAddr,
+    /// The bridge addressed.
+    bridge: Replica,
     issuer_key: String,
     /// The configuration every replica of the bridge starts from.
     toml: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// A running bridge: its address and how to stop it.
@@ -197,11 +196,9 @@ services = [{{ service = "patient-identification", endpoint = "https://localhost
             dir,
             pki,
             sim,
-            addr: first.addr,
+            bridge: first,
             issuer_key: kp.serialize_pem(),
             toml,
-            stop: first.stop,
-            task: first.task,
         }
     }
 
@@ -212,42 +209,26 @@ services = [{{ service = "patient-identification", endpoint = "https://localhost
 
     /// Addresses `other` from now on; the one addressed so far is handed back.
     fn switch_to(&mut self, other: Replica) -> Replica {
-        let mut other = other;
-        let old = Replica {
-            addr: self.addr,
-            stop: self.stop.take(),
-            task: self.task.take(),
-        };
-        self.addr = other.addr;
-        self.stop = other.stop.take();
-        self.task = other.task.take();
-        old
+        std::mem::replace(&mut self.bridge, other)
     }
 
     /// Stops the bridge and starts a new one on the same configuration and database.
     async fn restart(&mut self) {
-        Replica {
-            addr: self.addr,
-            stop: self.stop.take(),
-            task: self.task.take(),
-        }
-        .stop()
-        .await;
-        let fresh = self.replica().await;
-        self.switch_to(fresh);
+        let stopped = Replica {
+            addr: self.bridge.addr,
+            stop: None,
+            task: None,
+        };
+        self.switch_to(stopped).stop().await;
+        self.bridge = self.replica().await;
     }
 
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
+    async fn stop(self) {
+        self.bridge.stop().await;
     }
 
     fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}/fhir{path}", self.addr.port())
+        format!("https://localhost:{}/fhir{path}", self.bridge.addr.port())
     }
 
     /// A Swedish system's mutual-TLS client.
@@ -260,7 +241,7 @@ services = [{{ service = "patient-identification", endpoint = "https://localhost
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
             .identity(reqwest::Identity::from_pem(&pem).unwrap())
-            .resolve("localhost", self.addr)
+            .resolve("localhost", self.bridge.addr)
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap()
@@ -760,6 +741,15 @@ async fn list_prescriptions(env: &Env, token: &str) -> String {
         .to_owned()
 }
 
+/// Dispenses against `mr_id` (accepted: 201); the MedicationDispense id.
+async fn dispense(env: &Env, token: &str, mr_id: &str) -> String {
+    let (s, md) = env
+        .post(token, "/MedicationDispense", &dispense_body(mr_id))
+        .await;
+    assert_eq!(s, 201, "{md}");
+    md["id"].as_str().unwrap().to_owned()
+}
+
 async fn cancel(env: &Env, token: &str, md_id: &str) -> (u16, Value) {
     env.post(
         token,
@@ -777,11 +767,7 @@ async fn dispensations_and_listed_prescriptions_survive_a_restart() {
     let mut env = Env::start(&samples).await;
     let pharmacist = env.token("pharmacist");
     let mr_id = list_prescriptions(&env, &pharmacist).await;
-    let (s, md) = env
-        .post(&pharmacist, "/MedicationDispense", &dispense_body(&mr_id))
-        .await;
-    assert_eq!(s, 201, "{md}");
-    let md_id = md["id"].as_str().unwrap().to_owned();
+    let md_id = dispense(&env, &pharmacist, &mr_id).await;
 
     env.restart().await;
     let retrieves = |env: &Env| {
@@ -827,10 +813,7 @@ async fn dispensations_and_listed_prescriptions_survive_a_restart() {
         "the PDF link is kept: {mr}"
     );
     assert_eq!(retrieves(&env), before + 1, "retrieved again, once");
-    let (s, md) = env
-        .post(&pharmacist, "/MedicationDispense", &dispense_body(&mr_id))
-        .await;
-    assert_eq!(s, 201, "{md}");
+    dispense(&env, &pharmacist, &mr_id).await;
     assert_eq!(retrieves(&env), before + 1, "then from memory");
     let received = env.sim.received_dispensations();
     assert_eq!(received.len(), 3);
@@ -883,20 +866,12 @@ async fn two_replicas_on_one_postgresql_share_dispensations() {
     let pharmacist = env.token("pharmacist");
     // Replica A lists and dispenses.
     let mr_id = list_prescriptions(&env, &pharmacist).await;
-    let (s, md) = env
-        .post(&pharmacist, "/MedicationDispense", &dispense_body(&mr_id))
-        .await;
-    assert_eq!(s, 201, "{md}");
-    let on_a = md["id"].as_str().unwrap().to_owned();
+    let on_a = dispense(&env, &pharmacist, &mr_id).await;
 
     // Replica B: dispenses against what was listed on A, discards what A sent.
     let b = env.replica().await;
     let a = env.switch_to(b);
-    let (s, md) = env
-        .post(&pharmacist, "/MedicationDispense", &dispense_body(&mr_id))
-        .await;
-    assert_eq!(s, 201, "{md}");
-    let on_b = md["id"].as_str().unwrap().to_owned();
+    let on_b = dispense(&env, &pharmacist, &mr_id).await;
     let (s, oo) = cancel(&env, &env.token_with("pharmacist", colleague), &on_a).await;
     assert_eq!(s, 404, "{oo}");
     let (s, md) = cancel(&env, &pharmacist, &on_a).await;
