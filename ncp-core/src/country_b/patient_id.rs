@@ -6,8 +6,6 @@
 //! lower-case hex. FHIR ids are at most 64 characters of `A-Z a-z 0-9 - .`; a patient whose
 //! id does not fit gets [`PatientIdError::TooLong`].
 
-use std::fmt::Write as _;
-
 use ncp_types::{CountryCode, Oid};
 
 use super::foreign_gateway::ForeignPatientId;
@@ -37,9 +35,7 @@ impl PatientKey {
             s.push_str(ext);
         } else {
             s.push('.');
-            for b in ext.bytes() {
-                let _ = write!(s, "{b:02x}");
-            }
+            s.push_str(&hex::encode(ext));
         }
         if s.len() > 64 {
             return Err(PatientIdError::TooLong);
@@ -55,17 +51,12 @@ impl PatientKey {
         let (root, ext) = rest.split_once('-').ok_or(PatientIdError::Malformed)?;
         let root = Oid::parse(root).map_err(|_| PatientIdError::Malformed)?;
         let extension = match ext.strip_prefix('.') {
-            Some(hex) => {
-                if hex.len() % 2 != 0 {
-                    return Err(PatientIdError::Malformed);
-                }
-                let bytes = (0..hex.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
-                    .collect::<Result<Vec<u8>, _>>()
-                    .map_err(|_| PatientIdError::Malformed)?;
+            // Lower-case hex only, as written above: one id per patient.
+            Some(hex) if hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+                let bytes = hex::decode(hex).map_err(|_| PatientIdError::Malformed)?;
                 String::from_utf8(bytes).map_err(|_| PatientIdError::Malformed)?
             }
+            Some(_) => return Err(PatientIdError::Malformed),
             None => ext.to_owned(),
         };
         if extension.is_empty() {
@@ -121,6 +112,12 @@ mod tests {
             "Sweden-1.2-3",
             "EE-x.y-3",
             "EE-1.2-.4",
+            // Not hex, multi-byte characters, upper case, a sign: refused, never a panic.
+            "EE-1.2.3-.€0",
+            "EE-1.2.3-.0€",
+            "EE-1.2.3-.+1",
+            "EE-1.2.3-.4A",
+            "EE-1.2.3-.zz",
         ] {
             assert!(PatientKey::parse(bad).is_err(), "{bad}");
         }

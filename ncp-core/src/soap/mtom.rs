@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 use memchr::memmem;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::xml::Limits;
 use super::SoapError;
@@ -263,41 +264,36 @@ fn strip_angle(s: &str) -> &str {
         .unwrap_or(s)
 }
 
-/// The Content-ID a `cid:` URL names (RFC 2392: percent-decoded, no angle brackets).
+/// The Content-ID a `cid:` URL names (RFC 2392: percent-decoded, no angle brackets). A `%`
+/// not followed by two hex digits is kept as it is, as URL decoders do.
 pub fn cid_from_href(href: &str) -> Option<String> {
     let rest = href.trim();
     let rest = rest
         .strip_prefix("cid:")
         .or_else(|| rest.strip_prefix("CID:"))?;
-    let bytes = rest.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let s = String::from_utf8(out).ok()?;
-    (!s.is_empty()).then_some(s)
+    let s = percent_decode_str(rest).decode_utf8().ok()?;
+    (!s.is_empty()).then(|| s.into_owned())
 }
+
+/// What RFC 2392 lets stand unescaped in a `cid:` URL besides letters and digits.
+const CID_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'@')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b'=')
+    .remove(b':');
 
 /// The `cid:` URL for a Content-ID, percent-encoding what RFC 2392 requires.
 pub fn href_for_cid(content_id: &str) -> String {
-    let mut out = String::from("cid:");
-    for b in content_id.bytes() {
-        if b.is_ascii_alphanumeric() || b"@.-_~!$&'*+=:".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!("cid:{}", utf8_percent_encode(content_id, CID_ESCAPED))
 }
 
 /// An HTTP payload: the `Content-Type` header value and the body.
@@ -392,5 +388,18 @@ mod tests {
         assert_eq!(m.action.as_deref(), Some("urn:a"));
         assert_eq!(m.attachments, att);
         assert_eq!(cid_from_href(&href_for_cid("doc 1@x")).unwrap(), "doc 1@x");
+    }
+
+    #[test]
+    fn cid_urls_decode_only_real_percent_escapes() {
+        assert_eq!(href_for_cid("a b%ä@x"), "cid:a%20b%25%C3%A4@x");
+        assert_eq!(cid_from_href("cid:a%20b%25%C3%A4@x").unwrap(), "a b%ä@x");
+        // A sign or a non-hex digit after `%` is not an escape (from_str_radix took `%+1`).
+        assert_eq!(cid_from_href("CID:%+1@x").unwrap(), "%+1@x");
+        assert_eq!(cid_from_href("cid:%zz").unwrap(), "%zz");
+        assert_eq!(cid_from_href("cid:%4"), Some("%4".to_owned()));
+        assert_eq!(cid_from_href("cid:%ff"), None, "not UTF-8");
+        assert_eq!(cid_from_href("cid:"), None);
+        assert_eq!(cid_from_href("http://x"), None);
     }
 }
