@@ -178,6 +178,18 @@ fn bad_values_are_located_and_patient_data_not_echoed() {
         err.to_string(),
         "/ClinicalDocument/recordTarget/patientRole/patient/birthTime/@value: invalid value: not an HL7 timestamp (YYYYMMDD[HHMM[SS]][+ZZZZ])"
     );
+    // A sender that puts the personnummer in the patient id's root: located, not echoed.
+    let pnr_root = MINIMAL_EP.replace(
+        r#"<id root="1.2.3.5" extension="p-1"/>"#,
+        r#"<id root="19121212-1212" extension="p-1"/>"#,
+    );
+    let err = read_cda(&pnr_root).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("recordTarget/patientRole/id/@root"),
+        "{err}"
+    );
+    assert!(!format!("{err} {err:?}").contains("1212"), "{err:?}");
     let bad_root = MINIMAL_EP.replace(r#"root="1.2.3.6""#, r#"root="not-an-oid""#);
     let err = read_cda(&bad_root).unwrap_err();
     assert!(
