@@ -2,6 +2,7 @@
 //! the outbox and Country B's dispensations use the same durability settings).
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
@@ -17,4 +18,23 @@ pub(crate) fn open_sqlite(path: &Path) -> rusqlite::Result<Connection> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
+}
+
+/// Runs `f` on a shared SQLite connection on the blocking pool; `Err` when the task failed
+/// (panicked or was cancelled). A panic while holding the lock cannot leave a half-written
+/// row behind (the transaction rolls back on drop), so a poisoned lock is safe to take over.
+pub(crate) async fn on_blocking_pool<T, F>(
+    conn: &Arc<Mutex<Connection>>,
+    f: F,
+) -> Result<T, tokio::task::JoinError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> T + Send + 'static,
+{
+    let conn = Arc::clone(conn);
+    tokio::task::spawn_blocking(move || {
+        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
 }

@@ -149,15 +149,9 @@ where
     T: Send + 'static,
     F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
 {
-    let conn = Arc::clone(conn);
-    tokio::task::spawn_blocking(move || {
-        // A panic while holding the lock cannot leave a half-written row behind (the
-        // transaction rolls back on drop), so a poisoned lock is safe to take over.
-        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    })
-    .await
-    .map_err(|e| AuditError::Task(e.to_string()))?
+    crate::db::on_blocking_pool(conn, f)
+        .await
+        .map_err(|e| AuditError::Task(e.to_string()))?
 }
 
 fn index_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<IndexColumns> {

@@ -149,14 +149,9 @@ where
     T: Send + 'static,
     F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
 {
-    let conn = Arc::clone(conn);
-    tokio::task::spawn_blocking(move || {
-        // A panic under the lock leaves no half-written row (transactions roll back).
-        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    })
-    .await
-    .map_err(|e| StoreError::Task(e.to_string()))?
+    crate::db::on_blocking_pool(conn, f)
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
 fn bundle_of(text: &str) -> Result<Value> {
