@@ -267,12 +267,12 @@ pub(crate) struct Canonical {
     pub index: IndexColumns,
 }
 
-fn time_text(t: &DateTime<Utc>) -> String {
+pub(super) fn time_text(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// Truncates to whole microseconds, the precision both backends keep.
-fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+pub(super) fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     Utc.timestamp_micros(t.timestamp_micros())
         .single()
         .unwrap_or(t)

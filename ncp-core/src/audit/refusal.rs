@@ -38,12 +38,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
 use std::sync::Mutex;
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use ncp_types::{CountryCode, Oid};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::record::{Canonical, EventType, IndexColumns, Ncp, Outcome};
+use super::record::{time_text, truncate_micros, Canonical, EventType, IndexColumns, Ncp, Outcome};
 use crate::ihe::errors::EhdsiError;
 
 /// The `event_type` index column (and KPI row) of a refusal.
@@ -360,16 +360,6 @@ impl RefusalSink for MemoryRefusals {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn time_text(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.timestamp_micros(t.timestamp_micros())
-        .single()
-        .unwrap_or(t)
 }
 
 #[cfg(test)]
