@@ -273,6 +273,13 @@ trust = [{ca:?}]
         }
     }
 
+    /// A signed assertion with `from` replaced by `to` (which must change it).
+    fn tamper(assertion: &[u8], from: &str, to: &str) -> Vec<u8> {
+        let text = std::str::from_utf8(assertion).expect("UTF-8 assertion");
+        assert!(text.contains(from), "{from} not in the assertion");
+        text.replace(from, to).into_bytes()
+    }
+
     /// Asserts a refusal's gRPC code and eHDSI code (in the metadata and the message prefix).
     fn assert_refused(s: &tonic::Status, code: Code, ehdsi: &str) {
         assert_eq!(s.code(), code, "{s:?}");
@@ -696,22 +703,14 @@ trust = [{ca:?}]
         assert_eq!(env.ep.verified.hits(), 2, "both assertions from the cache");
 
         // The same assertion IDs with changed content: refused, not taken from the cache.
-        let tampered_hcp = String::from_utf8(hcp.clone())
-            .unwrap()
-            .replace("Mari Maasikas", "Mallory")
-            .into_bytes();
-        assert_ne!(tampered_hcp, hcp);
+        let tampered_hcp = tamper(&hcp, "Mari Maasikas", "Mallory");
         let s = env
             .client
             .get_ep_document_list(list(&tampered_hcp, &trc))
             .await
             .unwrap_err();
         assert_refused(&s, Code::Unauthenticated, "4704");
-        let tampered_trc = String::from_utf8(trc.clone())
-            .unwrap()
-            .replace(TOLVAN, OTHER)
-            .into_bytes();
-        assert_ne!(tampered_trc, trc);
+        let tampered_trc = tamper(&trc, TOLVAN, OTHER);
         let s = env
             .client
             .get_ep_document_list(list(&hcp, &tampered_trc))
@@ -757,10 +756,7 @@ trust = [{ca:?}]
 
         // A signed assertion changed afterwards: 4704.
         let (hcp, trc) = env.assertions(TOLVAN);
-        let tampered = String::from_utf8(hcp)
-            .unwrap()
-            .replace("Mari Maasikas", "Mallory")
-            .into_bytes();
+        let tampered = tamper(&hcp, "Mari Maasikas", "Mallory");
         let s = env
             .client
             .submit_dispensation(submit(tampered, trc))
