@@ -264,13 +264,15 @@ trust = [{ca:?}]
             .into_bytes()
     }
 
-    /// A search for Tolvan with only the HCP assertion `hcp`.
-    fn bare_search(hcp: Vec<u8>) -> PatientSearchRequest {
-        PatientSearchRequest {
-            hcp_assertion: hcp,
+    /// A search for Tolvan with only an unsigned HCP assertion is refused: 4704.
+    async fn unsigned_search_is_refused(env: &mut Env) {
+        let req = PatientSearchRequest {
+            hcp_assertion: unsigned_hcp(),
             patient_ids: vec![pid(TOLVAN)],
             ..Default::default()
-        }
+        };
+        let s = env.client.patient_search(req).await.unwrap_err();
+        assert_refused(&s, Code::Unauthenticated, "4704");
     }
 
     /// A signed assertion with `from` replaced by `to` (which must change it).
@@ -651,13 +653,7 @@ trust = [{ca:?}]
         };
         let trail = Arc::new(ncp_core::country_a::AuditTrail::new(log.clone(), us));
         let mut env = Env::start_full(Some(trail), Some(log.clone())).await;
-        let unsigned = unsigned_hcp();
-        let s = env
-            .client
-            .patient_search(bare_search(unsigned))
-            .await
-            .unwrap_err();
-        assert_refused(&s, Code::Unauthenticated, "4704");
+        unsigned_search_is_refused(&mut env).await;
         let req = search(&env, &[TOLVAN]);
         env.client.patient_search(req).await.expect("found");
         let report = log.verify().await.expect("verify");
@@ -743,16 +739,11 @@ trust = [{ca:?}]
         let unsigned = unsigned_hcp();
         let s = env
             .client
-            .submit_dispensation(submit(unsigned.clone(), trc))
+            .submit_dispensation(submit(unsigned, trc))
             .await
             .unwrap_err();
         assert_refused(&s, Code::Unauthenticated, "4704");
-        let s = env
-            .client
-            .patient_search(bare_search(unsigned))
-            .await
-            .unwrap_err();
-        assert_refused(&s, Code::Unauthenticated, "4704");
+        unsigned_search_is_refused(&mut env).await;
 
         // A signed assertion changed afterwards: 4704.
         let (hcp, trc) = env.assertions(TOLVAN);
