@@ -42,13 +42,9 @@ where
     T: Send + 'static,
     F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
 {
-    let conn = Arc::clone(conn);
-    tokio::task::spawn_blocking(move || {
-        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    })
-    .await
-    .map_err(|e| OutboxError::Task(e.to_string()))?
+    crate::db::on_blocking_pool(conn, f)
+        .await
+        .map_err(|e| OutboxError::Task(e.to_string()))?
 }
 
 impl SqliteOutbox {
