@@ -58,7 +58,7 @@ async fn two_replicas_claim_a_discard_once() {
     let Claim::Claimed(d) = b.claim_discard(owner, "other").await.unwrap() else {
         panic!("the owner claims it");
     };
-    assert_eq!(d, dispensation("other"));
+    assert_eq!(*d, dispensation("other"));
     // Not acknowledged abroad: released, and the other replica may try.
     b.finish_discard("other", false).await.unwrap();
     assert!(matches!(

@@ -118,7 +118,7 @@ pub struct Listed {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// This caller sends the discard; [`CountryBStore::finish_discard`] afterwards.
-    Claimed(Dispensation),
+    Claimed(Box<Dispensation>),
     AlreadyDiscarded,
     /// Another request (perhaps on another replica) is sending it now.
     InProgress,
@@ -325,7 +325,7 @@ impl CountryBStore {
         };
         Ok(match (claimed, state) {
             (Some((organisation, country, patient, prescription, bundle)), _) => {
-                Claim::Claimed(Dispensation {
+                Claim::Claimed(Box::new(Dispensation {
                     id,
                     owner,
                     organisation,
@@ -334,7 +334,7 @@ impl CountryBStore {
                     prescription,
                     bundle: bundle_of(&bundle)?,
                     discarded: false,
-                })
+                }))
             }
             (None, Some((true, _))) => Claim::AlreadyDiscarded,
             (None, Some((false, _))) => Claim::InProgress,
@@ -564,7 +564,7 @@ mod tests {
         let Claim::Claimed(d) = s.claim_discard("SE1-A", "d1").await.unwrap() else {
             panic!("the owner claims it after reopening");
         };
-        assert_eq!(d, dispensation("d1", "SE1-A"));
+        assert_eq!(*d, dispensation("d1", "SE1-A"));
         assert_eq!(
             s.claim_discard("SE1-A", "d1").await.unwrap(),
             Claim::InProgress

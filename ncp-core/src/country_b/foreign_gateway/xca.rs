@@ -335,11 +335,11 @@ mod tests {
     use super::*;
     use crate::ihe::errors::{EhdsiError, RegistryError};
     use crate::ihe::metadata::DocumentEntry;
-    use crate::ihe::Code;
     use crate::ihe::xca::{
         build_query_response, build_retrieve_response, parse_query, parse_retrieve,
         RetrievedDocument as Served, ReturnType, Transfer,
     };
+    use crate::ihe::Code;
 
     fn oid(s: &str) -> Oid {
         Oid::parse(s).unwrap()
