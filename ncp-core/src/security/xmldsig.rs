@@ -72,7 +72,25 @@ unsafe extern "C" fn on_xmlsec_error(
     );
 }
 
-/// Initialises libxml2 and libxmlsec1 once for the process.
+/// How many libxml2 errors [`on_libxml_error`] took (for tests).
+static LIBXML_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Routes libxml2's own error reports (C14N, encoding, tree errors met while canonicalising or
+/// verifying) to `tracing` at debug level instead of stderr, where their messages would quote
+/// parts of the document. Only the domain and code are logged.
+unsafe extern "C" fn on_libxml_error(_data: *mut std::ffi::c_void, error: xml::xmlErrorPtr) {
+    LIBXML_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if error.is_null() {
+        return;
+    }
+    // SAFETY: libxml2 passes a valid error for the duration of the call.
+    let (domain, code) = unsafe { ((*error).domain, (*error).code) };
+    tracing::debug!(domain, code, "libxml2 reported an error");
+}
+
+/// Initialises libxml2 and libxmlsec1 once for the process, and routes the calling thread's
+/// libxml2 errors to `tracing` (libxml2 keeps the handler per thread; threads that first touch
+/// libxml2 after the first call inherit it from the thread default set here).
 pub(crate) fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
@@ -80,9 +98,14 @@ pub(crate) fn init() {
         unsafe { xml::xmlInitParser() };
         // Creating a context runs the crate's guarded global xmlsec initialisation.
         drop(XmlSecSignatureContext::new());
-        // SAFETY: the callback is a plain function valid for the process lifetime.
-        unsafe { xmlSecErrorsSetCallback(Some(on_xmlsec_error)) };
+        // SAFETY: the callbacks are plain functions valid for the process lifetime.
+        unsafe {
+            xmlSecErrorsSetCallback(Some(on_xmlsec_error));
+            xml::xmlThrDefSetStructuredErrorFunc(std::ptr::null_mut(), Some(on_libxml_error));
+        }
     });
+    // SAFETY: sets this thread's handler to a function valid for the process lifetime.
+    unsafe { xml::xmlSetStructuredErrorFunc(std::ptr::null_mut(), Some(on_libxml_error)) };
 }
 
 /// Registers `assertion/@ID` as the document's ID `id`. `false` when the ID is already taken by
@@ -351,4 +374,34 @@ pub(crate) fn sign(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libxml2_errors_go_to_tracing_not_stderr() {
+        init();
+        let before = LIBXML_ERRORS.load(std::sync::atomic::Ordering::Relaxed);
+        // Not UTF-8 though it says so: libxml2 raises an encoding error quoting the bytes.
+        let bad = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>19121212\xff\xfe1212</a>";
+        // SAFETY: the buffer outlives the call; a returned document is freed.
+        unsafe {
+            let doc = xml::xmlReadMemory(
+                bad.as_ptr() as *const c_char,
+                bad.len() as c_int,
+                null(),
+                null(),
+                (xml::xmlParserOption_XML_PARSE_NONET) as c_int,
+            );
+            if !doc.is_null() {
+                xml::xmlFreeDoc(doc);
+            }
+        }
+        assert!(
+            LIBXML_ERRORS.load(std::sync::atomic::Ordering::Relaxed) > before,
+            "libxml2's error went around the handler (to stderr)"
+        );
+    }
 }
