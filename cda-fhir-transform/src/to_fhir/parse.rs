@@ -339,6 +339,22 @@ impl<'d> Reader<'d, '_> {
         }
     }
 
+    /// An IVL_TS (`low`/`high`), or a single TS, as a Period; `None` when it holds neither.
+    fn period(&self, et: NodeId) -> Result<Option<Period>, FromCdaError> {
+        let start = self.ts_child(et, "low")?;
+        let end = self.ts_child(et, "high")?;
+        let single = if start.is_none() && end.is_none() {
+            self.ts(et)?
+        } else {
+            None
+        };
+        let p = Period {
+            start: start.or(single),
+            end,
+        };
+        Ok((p.start.is_some() || p.end.is_some()).then_some(p))
+    }
+
     fn name(&self, n: NodeId) -> Option<PersonName> {
         let dom = self.dom;
         if is_null(dom, n) {
@@ -744,20 +760,7 @@ impl<'d> Reader<'d, '_> {
                     }
                 }
             } else if period.is_none() {
-                let start = self.ts_child(et, "low")?;
-                let end = self.ts_child(et, "high")?;
-                let single = if start.is_none() && end.is_none() {
-                    self.ts(et)?
-                } else {
-                    None
-                };
-                let p = Period {
-                    start: start.or(single),
-                    end,
-                };
-                if p.start.is_some() || p.end.is_some() {
-                    period = Some(p);
-                }
+                period = self.period(et)?;
             }
         }
         let dose = match dom.child(sa, "doseQuantity") {

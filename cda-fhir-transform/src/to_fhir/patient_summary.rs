@@ -78,6 +78,12 @@ impl Built {
             .push(json!({ "fullUrl": url, "resource": resource }));
         url
     }
+
+    /// As [`Built::add`], for a resource whose `id` is the one its `url` carries.
+    fn add_with_id(&mut self, url: String, resource: impl FnOnce(&str) -> Value) -> String {
+        let resource = resource(fhir_id_of(&url));
+        self.add(url, resource)
+    }
 }
 
 /// The resource(s) for one entry; returns the URL the section lists.
@@ -292,46 +298,38 @@ pub(crate) fn to_bundle(doc: &CdaDocument) -> Result<Value, FromCdaError> {
         what: "@value (the date of the summary)",
     })?;
 
-    let patient_url = stable_uuid(&format!("{seed}/patient"));
-    b.add(
-        patient_url.clone(),
+    let patient_url = b.add_with_id(stable_uuid(&format!("{seed}/patient")), |id| {
         to_value(&PatientJ {
             patient: &doc.patient,
-            id: fhir_id_of(&patient_url),
-        }),
-    );
+            id,
+        })
+    });
     let mut authors = Vec::new();
     if let Some(a) = &doc.author {
-        let url = stable_uuid(&format!("{seed}/practitioner/0"));
-        b.add(
-            url.clone(),
+        let url = b.add_with_id(stable_uuid(&format!("{seed}/practitioner/0")), |id| {
             to_value(&PractitionerJ {
                 professional: a,
-                id: fhir_id_of(&url),
-            }),
-        );
+                id,
+            })
+        });
         authors.push(json!({ "reference": url }));
         if let Some(org) = &a.organization {
-            let url = stable_uuid(&format!("{seed}/organization/0"));
-            b.add(
-                url.clone(),
+            let url = b.add_with_id(stable_uuid(&format!("{seed}/organization/0")), |id| {
                 to_value(&OrganizationJ {
                     organization: org,
-                    id: fhir_id_of(&url),
-                }),
-            );
+                    id,
+                })
+            });
             authors.push(json!({ "reference": url }));
         }
     }
     let custodian = doc.custodian.as_ref().map(|org| {
-        let url = stable_uuid(&format!("{seed}/custodian"));
-        b.add(
-            url.clone(),
+        b.add_with_id(stable_uuid(&format!("{seed}/custodian")), |id| {
             to_value(&OrganizationJ {
                 organization: org,
-                id: fhir_id_of(&url),
-            }),
-        )
+                id,
+            })
+        })
     });
     if authors.is_empty() {
         match &custodian {

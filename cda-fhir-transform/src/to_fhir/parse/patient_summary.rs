@@ -173,18 +173,7 @@ impl<'d> Reader<'d, '_> {
             if ty.ends_with("PIVL_TS") || dom.child(et, "period").is_some() {
                 continue;
             }
-            let start = self.ts_child(et, "low")?;
-            let end = self.ts_child(et, "high")?;
-            let single = if start.is_none() && end.is_none() {
-                self.ts(et)?
-            } else {
-                None
-            };
-            let p = Period {
-                start: start.or(single),
-                end,
-            };
-            if p.start.is_some() || p.end.is_some() {
+            if let Some(p) = self.period(et)? {
                 e.period = Some(p);
                 break;
             }
